@@ -1,0 +1,241 @@
+"""MP3 frames: header parsing, a streaming stereo encoder handing out whole frames, tail repair."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+from pedalboard.io import AudioFile
+
+from audio.errors import AudioError
+
+# LAME's encoder delay (576) plus the Layer III decoder delay (529), in samples at the output
+# rate: a decoder without gapless info (ffmpeg, browsers, pedalboard) outputs this much silence
+# before the first input sample.
+ENCODER_DELAY_SAMPLES = 1105
+
+BITRATES_KBPS: tuple[int, ...] = (32, 40, 48, 56, 64)
+DEFAULT_BITRATE_KBPS = 48
+
+_BITRATES_V1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_BITRATES_V2 = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """A parsed MPEG audio Layer III frame header."""
+
+    mpeg1: bool
+    bitrate_kbps: int
+    sample_rate: int
+    padding: int
+    channels: int
+
+    @property
+    def length(self) -> int:
+        """Frame length in bytes, header included (Layer III)."""
+        coefficient = 144 if self.mpeg1 else 72
+        return coefficient * self.bitrate_kbps * 1000 // self.sample_rate + self.padding
+
+    @property
+    def samples(self) -> int:
+        """Samples per channel the frame decodes to."""
+        return 1152 if self.mpeg1 else 576
+
+
+def parse_header(data: bytes | bytearray | memoryview, offset: int = 0) -> FrameHeader | None:
+    """Parse a Layer III header at ``offset``; ``None`` when it is not one (or is free-format)."""
+    if offset + 4 > len(data):
+        return None
+    b0, b1, b2, b3 = data[offset], data[offset + 1], data[offset + 2], data[offset + 3]
+    if b0 != 0xFF or (b1 & 0xE0) != 0xE0:
+        return None
+    version = (b1 >> 3) & 3
+    layer = (b1 >> 1) & 3
+    bitrate_index = b2 >> 4
+    rate_index = (b2 >> 2) & 3
+    if version == 1 or layer != 1 or bitrate_index in (0, 15) or rate_index == 3:
+        return None
+    table = _BITRATES_V1 if version == 3 else _BITRATES_V2
+    return FrameHeader(
+        mpeg1=version == 3,
+        bitrate_kbps=table[bitrate_index],
+        sample_rate=_RATES[version][rate_index],
+        padding=(b2 >> 1) & 1,
+        channels=1 if (b3 >> 6) == 3 else 2,
+    )
+
+
+def _is_tag_frame(frame: bytes | bytearray, header: FrameHeader) -> bool:
+    """Whether LAME's first frame is its Xing/Info tag (or the zeroed placeholder for it).
+
+    LAME reserves the tag frame only when a frame can hold side info plus its 156-byte tag;
+    it writes the tag's content at close by seeking back, which a stream cannot take back.
+    """
+    side_info = (
+        (32 if header.channels == 2 else 17)
+        if header.mpeg1
+        else (17 if header.channels == 2 else 9)
+    )
+    if header.length < 4 + side_info + 156:
+        return False
+    body = bytes(frame[4 : header.length])
+    return not any(body) or b"Xing" in body[:64] or b"Info" in body[:64]
+
+
+def _id3v2_size(data: bytes | bytearray | memoryview) -> int:
+    """Size of a leading ID3v2 tag (0 when there is none)."""
+    if len(data) >= 10 and bytes(data[:3]) == b"ID3":
+        size = 0
+        for byte in data[6:10]:
+            size = (size << 7) | (byte & 0x7F)
+        return 10 + size + (10 if data[5] & 0x10 else 0)
+    return 0
+
+
+def complete_frames_end(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
+    """Walk frames from the start: (end offset of the last complete frame, frames, samples)."""
+    offset = _id3v2_size(data)
+    frames = samples = 0
+    end = offset
+    while True:
+        header = parse_header(data, offset)
+        if header is None or offset + header.length > len(data):
+            return end, frames, samples
+        offset += header.length
+        end = offset
+        frames += 1
+        samples += header.samples
+
+
+@overload
+def repair_mp3_tail(source: bytes | bytearray) -> bytes: ...
+@overload
+def repair_mp3_tail(source: str | os.PathLike[str]) -> int: ...
+def repair_mp3_tail(source: bytes | bytearray | str | os.PathLike[str]) -> bytes | int:
+    """Trim an MP3 stream cut by a crash to its last complete frame.
+
+    Given bytes, returns the trimmed bytes. Given a path, truncates the file in place and
+    returns its new size. Anything after the last whole frame (a partial frame, garbage) goes.
+    """
+    if isinstance(source, bytes | bytearray):
+        end, _, _ = complete_frames_end(source)
+        return bytes(source[:end])
+    path = Path(source)
+    with path.open("r+b") as handle:
+        data = handle.read()
+        end, _, _ = complete_frames_end(data)
+        if end != len(data):
+            handle.truncate(end)
+    return end
+
+
+class _Sink:
+    """File-like target for the encoder that keeps appended bytes until drained.
+
+    The writer seeks back at close to rewrite its metadata frame; those bytes are already
+    handed out, so a rewrite is ignored (the tag frame itself is stripped by the encoder).
+    """
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+        self.position = 0
+        self.high_water = 0
+
+    def write(self, data: bytes) -> int:
+        size = len(data)
+        if self.position >= self.high_water:
+            self.pending += data
+            self.high_water = self.position + size
+        self.position += size
+        return size
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.position, 2: self.high_water}[whence]
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def seekable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        return None
+
+    def take(self) -> bytearray:
+        data = self.pending
+        self.pending = bytearray()
+        return data
+
+
+class Mp3StreamEncoder:
+    """Incremental CBR stereo MP3 encoder that hands out whole frames as they are produced.
+
+    No Xing/Info header is emitted (the stream is open-ended), so every frame is audio and
+    decoders show :data:`ENCODER_DELAY_SAMPLES` of leading silence.
+    """
+
+    def __init__(self, sample_rate: int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> None:
+        if bitrate_kbps not in BITRATES_KBPS:
+            raise AudioError(f"bitrate must be one of {BITRATES_KBPS} kbps, not {bitrate_kbps}")
+        self.sample_rate = sample_rate
+        self.bitrate_kbps = bitrate_kbps
+        self._sink = _Sink()
+        sink: Any = self._sink
+        self._writer = AudioFile(sink, "w", sample_rate, 2, quality=bitrate_kbps, format="mp3")
+        # Declares the (channels, samples) layout so a 2-sample block is not ambiguous.
+        self._writer.write(np.zeros((2, 0), dtype=np.float32))
+        self._carry = bytearray()
+        self._first_frame_seen = False
+        self.frames = 0
+        self.decoded_samples = 0
+        self.samples_in = 0
+
+    def write(self, stereo: npt.NDArray[np.float32]) -> bytes:
+        """Encode a (2, n) float32 block; return the whole MP3 frames now available."""
+        if stereo.shape[1]:
+            self._writer.write(stereo)
+            self.samples_in += stereo.shape[1]
+        return self._frames_from(self._sink.take())
+
+    def close(self) -> bytes:
+        """Flush the encoder and return the final frames."""
+        self._writer.close()
+        out = self._frames_from(self._sink.take())
+        # Whatever does not parse as a frame is kept rather than silently lost.
+        tail = bytes(self._carry)
+        self._carry.clear()
+        return out + tail
+
+    def _frames_from(self, data: bytearray) -> bytes:
+        if not data:
+            return b""
+        self._carry += data
+        end, frames, samples = complete_frames_end(self._carry)
+        if not frames:
+            return b""
+        out = bytes(self._carry[:end])
+        del self._carry[:end]
+        if not self._first_frame_seen:
+            self._first_frame_seen = True
+            header = parse_header(out)
+            if header is not None and _is_tag_frame(out, header):
+                out = out[header.length :]
+                frames -= 1
+                samples -= header.samples
+        self.frames += frames
+        self.decoded_samples += samples
+        return out

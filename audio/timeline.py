@@ -1,0 +1,214 @@
+"""Placement of live chunks on a two-leg timeline by their timestamps, in bounded memory.
+
+Each leg keeps its native samples (mu-law bytes or int16) in a small preallocated buffer that
+starts at the committed point. A chunk is copied in at the sample its timestamp names; a gap
+stays silence; overlapping samples take the latest chunk's. The call's clock (the frontier) is
+the latest chunk *start* seen on either leg; everything older than ``frontier - window`` is
+final and is committed in batches to a consumer. So a chunk of any length is placed in full
+whenever it arrives before the clock passes its start + window. Chunks that end before the
+committed point are dropped and counted: a late chunk never shifts what follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from audio.errors import InvalidChunk
+from audio.formats import LEGS, MULAW_SILENCE, Leg, LegFormat, decode_pcm
+
+DEFAULT_REORDER_WINDOW_MS = 200
+DEFAULT_BATCH_MS = 200
+# Upper bound of one committed batch when catching up (timestamp jump, finish).
+MAX_BATCH_MS = 1000
+# Spare room beyond window + batch before a leg buffer must commit or grow.
+_SPARE_MS = 600
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Committed audio for ``[start_ms, end_ms)``: per leg, float32 samples at the leg's rate."""
+
+    start_ms: int
+    end_ms: int
+    caller: npt.NDArray[np.float32]
+    assistant: npt.NDArray[np.float32]
+
+
+@dataclass
+class TimelineStats:
+    """Counters of what the timeline received and what it had to drop."""
+
+    chunks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEGS, 0))
+    samples: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEGS, 0))
+    late_dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEGS, 0))
+    late_trimmed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEGS, 0))
+    reordered: dict[str, int] = field(default_factory=lambda: dict.fromkeys(LEGS, 0))
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        """Plain-dict view (for logs and JSON)."""
+        return {
+            "chunks": dict(self.chunks),
+            "samples": dict(self.samples),
+            "late_dropped": dict(self.late_dropped),
+            "late_trimmed": dict(self.late_trimmed),
+            "reordered": dict(self.reordered),
+        }
+
+
+class _LegBuffer:
+    """Native samples of one leg from the committed point ``base`` onwards."""
+
+    def __init__(self, fmt: LegFormat, capacity_ms: int) -> None:
+        self.fmt = fmt
+        self.rate = fmt.sample_rate
+        self.dtype = np.dtype(np.uint8) if fmt.encoding == "mulaw" else np.dtype("<i2")
+        self.silence = MULAW_SILENCE if fmt.encoding == "mulaw" else 0
+        self.buffer: npt.NDArray[np.generic] = np.full(
+            self.rate * capacity_ms // 1000, self.silence, dtype=self.dtype
+        )
+        self.base = 0
+        self.filled = 0  # relative end of the written region
+        self.end = 0  # absolute end of the latest-ending chunk
+        self.last_start = -1
+
+    def sample_at(self, ms: int) -> int:
+        return ms * self.rate // 1000
+
+    def write(self, start: int, samples: npt.NDArray[np.generic]) -> None:
+        offset = start - self.base
+        stop = offset + samples.shape[0]
+        if stop > self.buffer.shape[0]:
+            grown = np.full(max(stop, 2 * self.buffer.shape[0]), self.silence, dtype=self.dtype)
+            grown[: self.filled] = self.buffer[: self.filled]
+            self.buffer = grown
+        self.buffer[offset:stop] = samples
+        self.filled = max(self.filled, stop)
+        self.end = max(self.end, start + samples.shape[0])
+
+    def take(self, stop: int) -> npt.NDArray[np.float32]:
+        """Decode and remove samples ``[base, stop)``; unwritten parts are silence."""
+        count = stop - self.base
+        held = min(count, self.buffer.shape[0])
+        out = decode_pcm(self.fmt, self.buffer[:held])  # type: ignore[arg-type]
+        if held < count:
+            out = np.concatenate((out, np.zeros(count - held, dtype=np.float32)))
+        if count >= self.filled:
+            self.buffer[: self.filled] = self.silence
+            self.filled = 0
+        else:
+            remaining = self.filled - count
+            self.buffer[:remaining] = self.buffer[count : self.filled]
+            self.buffer[remaining : self.filled] = self.silence
+            self.filled = remaining
+        self.base = stop
+        return out
+
+
+class Timeline:
+    """Two legs placed by timestamp; commits final audio in batches to ``consumer``.
+
+    ``push`` is cheap (validation and one copy) unless a chunk lands far beyond the buffer,
+    in which case it commits first. Call :meth:`commit_due` when :attr:`due` is true and
+    :meth:`finish` once at the end. Not thread-safe: one caller at a time.
+    """
+
+    def __init__(
+        self,
+        caller: LegFormat,
+        assistant: LegFormat,
+        consumer: Callable[[Batch], None],
+        *,
+        reorder_window_ms: int = DEFAULT_REORDER_WINDOW_MS,
+        batch_ms: int = DEFAULT_BATCH_MS,
+    ) -> None:
+        if reorder_window_ms < 0 or batch_ms <= 0:
+            raise ValueError("reorder_window_ms must be >= 0 and batch_ms > 0")
+        self.window_ms = reorder_window_ms
+        self.batch_ms = batch_ms
+        capacity_ms = reorder_window_ms + batch_ms + _SPARE_MS
+        self._legs = {
+            "caller": _LegBuffer(caller, capacity_ms),
+            "assistant": _LegBuffer(assistant, capacity_ms),
+        }
+        self._consumer = consumer
+        self.frontier_ms = 0
+        self.committed_ms = 0
+        self.finished = False
+        self.stats = TimelineStats()
+
+    @property
+    def due(self) -> bool:
+        """Whether a full batch is final and waiting to be committed."""
+        return self.frontier_ms - self.window_ms - self.committed_ms >= self.batch_ms
+
+    @property
+    def end_ms(self) -> int:
+        """The call's length so far: the latest chunk end on either leg, rounded up to 1 ms."""
+        return max(-(-leg.end * 1000 // leg.rate) for leg in self._legs.values())
+
+    def push(self, leg: Leg, timestamp_ms: int, payload: bytes) -> None:
+        """Place a raw payload of ``leg`` at ``timestamp_ms`` (ms since the call started)."""
+        buffer = self._legs.get(leg)
+        if buffer is None:
+            raise InvalidChunk(f"unknown leg {leg!r} (expected 'caller' or 'assistant')")
+        if self.finished:
+            raise InvalidChunk("the recording is already finished")
+        if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) or timestamp_ms < 0:
+            raise InvalidChunk(f"timestamp must be a non-negative integer, not {timestamp_ms!r}")
+        count = buffer.fmt.samples_in(payload)
+        stats = self.stats
+        stats.chunks[leg] += 1
+        if not count:
+            return
+        samples = np.frombuffer(payload, dtype=buffer.dtype)
+        start = (timestamp_ms * buffer.rate + 500) // 1000
+        stop = start + count
+        if stop <= buffer.base:
+            stats.late_dropped[leg] += 1
+            return
+        if start < buffer.base:
+            stats.late_trimmed[leg] += 1
+            samples = samples[buffer.base - start :]
+            start = buffer.base
+        if start < buffer.last_start:
+            stats.reordered[leg] += 1
+        buffer.last_start = start
+        stats.samples[leg] += samples.shape[0]
+        start_ms = start * 1000 // buffer.rate
+        if stop - buffer.base > buffer.buffer.shape[0]:
+            # Far ahead of the buffer (a timestamp jump): commit what is final before this chunk.
+            self._commit_to(max(self.frontier_ms, start_ms) - self.window_ms)
+        buffer.write(start, samples)
+        self.frontier_ms = max(self.frontier_ms, start_ms)
+
+    def commit_due(self) -> None:
+        """Commit every full batch that is final (older than the reorder window)."""
+        while self.due:
+            self._commit_batch(self.committed_ms + self.batch_ms)
+
+    def finish(self) -> int:
+        """Commit everything received (the shorter leg padded with silence); returns end ms."""
+        end = self.end_ms
+        self._commit_to(end)
+        self.finished = True
+        return end
+
+    def _commit_to(self, target_ms: int) -> None:
+        while self.committed_ms < target_ms:
+            self._commit_batch(min(target_ms, self.committed_ms + MAX_BATCH_MS))
+
+    def _commit_batch(self, end_ms: int) -> None:
+        caller = self._legs["caller"]
+        assistant = self._legs["assistant"]
+        batch = Batch(
+            start_ms=self.committed_ms,
+            end_ms=end_ms,
+            caller=caller.take(caller.sample_at(end_ms)),
+            assistant=assistant.take(assistant.sample_at(end_ms)),
+        )
+        self.committed_ms = end_ms
+        self._consumer(batch)
