@@ -11,8 +11,6 @@ import numpy as np
 import numpy.typing as npt
 from pedalboard.io import AudioFile
 
-from audio.errors import AudioError
-
 # LAME's encoder delay (576) plus the Layer III decoder delay (529), in samples at the output
 # rate: a decoder without gapless info (ffmpeg, browsers, pedalboard) outputs this much silence
 # before the first input sample.
@@ -190,7 +188,7 @@ class Mp3StreamEncoder:
 
     def __init__(self, sample_rate: int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> None:
         if bitrate_kbps not in BITRATES_KBPS:
-            raise AudioError(f"bitrate must be one of {BITRATES_KBPS} kbps, not {bitrate_kbps}")
+            raise ValueError(f"bitrate must be one of {BITRATES_KBPS} kbps, not {bitrate_kbps}")
         self.sample_rate = sample_rate
         self.bitrate_kbps = bitrate_kbps
         self._sink = _Sink()

@@ -165,7 +165,7 @@ class Timeline:
         if not count:
             return
         samples = np.frombuffer(payload, dtype=buffer.dtype)
-        start = (timestamp_ms * buffer.rate + 500) // 1000
+        start = timestamp_ms * buffer.rate // 1000
         stop = start + count
         if stop <= buffer.base:
             stats.late_dropped[leg] += 1

@@ -40,11 +40,19 @@ def ffprobe_duration_ms(path: Path) -> float:
     return float(out) * 1000
 
 
-def chunks(leg: Leg, payload: bytes, bytes_per_ms: int, chunk_ms: int = 20) -> Iterator[Chunk]:
-    """Split a leg's whole payload into Twilio-style chunks stamped with their start ms."""
-    step = bytes_per_ms * chunk_ms
-    for offset in range(0, len(payload), step):
-        yield leg, offset // bytes_per_ms, payload[offset : offset + step]
+def chunks(
+    leg: Leg, payload: bytes, rate: int, sample_bytes: int, chunk_ms: int = 20
+) -> Iterator[Chunk]:
+    """Split a leg's whole payload into Twilio-style chunks stamped with their start ms.
+
+    Chunk k starts at sample floor(k * chunk_ms * rate / 1000), the sample its stamp names.
+    """
+    total = len(payload) // sample_bytes
+    k = 0
+    while (start := k * chunk_ms * rate // 1000) < total:
+        stop = (k + 1) * chunk_ms * rate // 1000
+        yield leg, k * chunk_ms, payload[start * sample_bytes : stop * sample_bytes]
+        k += 1
 
 
 def interleave(*streams: Iterable[Chunk]) -> list[Chunk]:

@@ -72,7 +72,7 @@ def caller_speech(speech_dir: Path) -> Speech:
         check=True,
     )
     wire = ulaw.read_bytes()
-    from audio.formats import MULAW_TABLE  # noqa: PLC0415
+    from audio.formats import MULAW_TABLE
 
     samples = MULAW_TABLE[np.frombuffer(wire, dtype=np.uint8)]
     return Speech(wav=wav, rate=8000, samples=samples, wire=wire)

@@ -53,8 +53,27 @@ def test_mulaw_table_matches_sox(tmp_path: Path) -> None:
     raw = tmp_path / "all.ul"
     raw.write_bytes(bytes(range(256)))
     out = subprocess.run(
-        ["sox", "-t", "raw", "-e", "mu-law", "-b", "8", "-r", "8000", "-c", "1", str(raw),
-         "-t", "raw", "-e", "signed", "-b", "16", "-"],
+        [
+            "sox",
+            "-t",
+            "raw",
+            "-e",
+            "mu-law",
+            "-b",
+            "8",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            str(raw),
+            "-t",
+            "raw",
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-",
+        ],
         capture_output=True,
         check=True,
     ).stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 from hypothesis import given, settings
@@ -41,11 +43,13 @@ def _signal(leg_rate: int, ms: int, seed: int, encoding: str) -> bytes:
     return rng.integers(-20000, 20000, size=count, dtype=np.int16).astype("<i2").tobytes()
 
 
-def _split(payload: bytes, bytes_per_ms: int, cuts: list[int], total_ms: int) -> list[tuple[int, bytes]]:
+def _split(
+    payload: bytes, bytes_per_ms: int, cuts: list[int], total_ms: int
+) -> list[tuple[int, bytes]]:
     edges = sorted({0, total_ms, *(c for c in cuts if 0 < c < total_ms)})
     return [
         (start, payload[start * bytes_per_ms : end * bytes_per_ms])
-        for start, end in zip(edges, edges[1:], strict=False)
+        for start, end in itertools.pairwise(edges)
     ]
 
 
