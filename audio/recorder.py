@@ -8,48 +8,38 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pedalboard
-from pedalboard.io import StreamResampler
 
 from audio.formats import Leg, LegFormat, output_rate_for
 from audio.mp3 import DEFAULT_BITRATE_KBPS
+from audio.resample import resampler_for
 from audio.timeline import DEFAULT_BATCH_MS, DEFAULT_REORDER_WINDOW_MS, Batch, Timeline
 from audio.writer import RecordingResult, StereoMp3Writer
 
-# 16-tap windowed sinc: images of telephone audio stay ~85 dB down at a third of the cost of
-# the 32-tap default.
-RESAMPLE_QUALITY = pedalboard.Resample.Quality.WindowedSinc16
 # If nobody calls encode(), push() commits on its own once this much audio is waiting.
 _MAX_BACKLOG_MS = 2000
 
 
-class _LegResampler:
+class _LegStage:
     """Brings one leg to the output rate, keeping produced-but-unused samples in a FIFO."""
 
     def __init__(self, rate: int, output_rate: int) -> None:
-        self.resampler = (
-            StreamResampler(rate, output_rate, 1, RESAMPLE_QUALITY) if rate != output_rate else None
-        )
-        self.latency_ms = (
-            0
-            if self.resampler is None
-            else math.ceil(self.resampler.input_latency * 1000 / rate) + 1
-        )
+        self.resampler = resampler_for(rate, output_rate)
+        latency = 0 if self.resampler is None else self.resampler.latency_samples
+        self.latency_ms = math.ceil(latency * 1000 / rate) + 1 if latency else 0
         self.fifo = np.zeros(0, dtype=np.float32)
 
     def feed(self, samples: npt.NDArray[np.float32]) -> None:
         if self.resampler is not None:
-            samples = self.resampler.process(samples.reshape(1, -1))[0]
-        if samples.shape[0]:
-            self.fifo = np.concatenate((self.fifo, samples)) if self.fifo.shape[0] else samples
+            samples = self.resampler.process(samples)
+        self._append(samples)
 
     def flush(self) -> None:
         if self.resampler is not None:
-            self.feed_raw(self.resampler.process()[0])
+            self._append(self.resampler.flush())
 
-    def feed_raw(self, samples: npt.NDArray[np.float32]) -> None:
+    def _append(self, samples: npt.NDArray[np.float32]) -> None:
         if samples.shape[0]:
-            self.fifo = np.concatenate((self.fifo, samples))
+            self.fifo = np.concatenate((self.fifo, samples)) if self.fifo.shape[0] else samples
 
     def take(self, count: int) -> tuple[npt.NDArray[np.float32], int]:
         """``count`` samples (zero-padded if short) and how many were missing."""
@@ -91,8 +81,8 @@ class Recorder:
         self.bitrate_kbps = bitrate_kbps
         self._writer = StereoMp3Writer(self.sample_rate, bitrate_kbps)
         self._resamplers = (
-            _LegResampler(caller.sample_rate, self.sample_rate),
-            _LegResampler(assistant.sample_rate, self.sample_rate),
+            _LegStage(caller.sample_rate, self.sample_rate),
+            _LegStage(assistant.sample_rate, self.sample_rate),
         )
         # Output trails the committed input by the resamplers' look-ahead so both legs have it.
         self._latency_ms = max(r.latency_ms for r in self._resamplers)

@@ -226,7 +226,7 @@ def test_finish_reports_the_stream_as_handed_out(
     assert abs(result.duration_ms - result.start_offset_ms - content_ms) <= 50
     header = parse_header(handed)
     assert header is not None
-    assert (header.sample_rate, header.bitrate_kbps, header.channels) == (RATE, 48, 2)
+    assert (header.sample_rate, header.bitrate_kbps, header.channels) == (RATE, 32, 2)
     assert complete_frames_end(handed)[0] == len(handed)
 
 
