@@ -195,15 +195,15 @@ class Mp3StreamEncoder:
         sink: Any = self._sink
         self._writer = AudioFile(sink, "w", sample_rate, 2, quality=bitrate_kbps, format="mp3")
         # Declares the (channels, samples) layout so a 2-sample block is not ambiguous.
-        self._writer.write(np.zeros((2, 0), dtype=np.float32))
+        self._writer.write(np.zeros((2, 0), dtype=np.int16))
         self._carry = bytearray()
         self._first_frame_seen = False
         self.frames = 0
         self.decoded_samples = 0
         self.samples_in = 0
 
-    def write(self, stereo: npt.NDArray[np.float32]) -> bytes:
-        """Encode a (2, n) float32 block; return the whole MP3 frames now available."""
+    def write(self, stereo: npt.NDArray[np.float32] | npt.NDArray[np.int16]) -> bytes:
+        """Encode a (2, n) float32 or int16 block; return the whole MP3 frames now available."""
         if stereo.shape[1]:
             self._writer.write(stereo)
             self.samples_in += stereo.shape[1]

@@ -142,11 +142,16 @@ class Recorder:
 
     def add(self, leg: Leg, timestamp_ms: int, payload: bytes) -> bytes:
         """Place a chunk and, if a batch is due, encode it. Returns new MP3 bytes (often b"")."""
-        with self._guard():
-            self._timeline.push(leg, timestamp_ms, payload)
-            if self._timeline.due:
-                self._timeline.commit_due()
-            return self._drain()
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("the recorder is already busy: await encode before the next push")
+        try:
+            timeline = self._timeline
+            timeline.push(leg, timestamp_ms, payload)
+            if timeline.due:
+                timeline.commit_due()
+            return self._drain() if self._outbox else b""
+        finally:
+            self._lock.release()
 
     def finish(self) -> RecordingResult:
         """Encode everything left, close the stream, and report on the whole MP3."""

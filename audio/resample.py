@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 import pedalboard
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 from pedalboard.io import StreamResampler
 
 # Input samples each side of the filter centre, Kaiser beta, and cutoff as a share of the
@@ -61,7 +61,11 @@ class PolyphaseUpsampler:
         """Upsample the next block (output trails by the filter's half length until flush)."""
         extended = np.concatenate((self._history, samples))
         self._history = extended[extended.shape[0] - self._history.shape[0] :]
-        windows = sliding_window_view(extended, self._matrix.shape[0])
+        taps = self._matrix.shape[0]
+        count = extended.shape[0] - taps + 1
+        stride = extended.strides[0]
+        # Read-only overlapping view: row q is extended[q : q + taps], no copy.
+        windows = as_strided(extended, (count, taps), (stride, stride), writeable=False)
         out: npt.NDArray[np.float32] = (windows @ self._matrix).ravel()
         if self._skip:
             cut = min(self._skip, out.shape[0])

@@ -21,7 +21,7 @@ from audio.errors import InvalidChunk
 from audio.formats import LEGS, MULAW_SILENCE, Leg, LegFormat, decode_pcm
 
 DEFAULT_REORDER_WINDOW_MS = 200
-DEFAULT_BATCH_MS = 200
+DEFAULT_BATCH_MS = 240
 # Upper bound of one committed batch when catching up (timestamp jump, finish).
 MAX_BATCH_MS = 1000
 # Spare room beyond window + batch before a leg buffer must commit or grow.
@@ -74,6 +74,8 @@ class _LegBuffer:
         self.filled = 0  # relative end of the written region
         self.end = 0  # absolute end of the latest-ending chunk
         self.last_start = -1
+        self.wide = fmt.encoding == "l16"
+        self.chunks = self.samples = self.late_dropped = self.late_trimmed = self.reordered = 0
 
     def sample_at(self, ms: int) -> int:
         return ms * self.rate // 1000
@@ -138,7 +140,18 @@ class Timeline:
         self.frontier_ms = 0
         self.committed_ms = 0
         self.finished = False
-        self.stats = TimelineStats()
+
+    @property
+    def stats(self) -> TimelineStats:
+        """Counters of chunks and samples received, late chunks dropped or trimmed, reordered."""
+        legs = self._legs.items()
+        return TimelineStats(
+            chunks={name: leg.chunks for name, leg in legs},
+            samples={name: leg.samples for name, leg in legs},
+            late_dropped={name: leg.late_dropped for name, leg in legs},
+            late_trimmed={name: leg.late_trimmed for name, leg in legs},
+            reordered={name: leg.reordered for name, leg in legs},
+        )
 
     @property
     def due(self) -> bool:
@@ -157,33 +170,38 @@ class Timeline:
             raise InvalidChunk(f"unknown leg {leg!r} (expected 'caller' or 'assistant')")
         if self.finished:
             raise InvalidChunk("the recording is already finished")
-        if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, int) or timestamp_ms < 0:
+        if type(timestamp_ms) is not int or timestamp_ms < 0:
             raise InvalidChunk(f"timestamp must be a non-negative integer, not {timestamp_ms!r}")
-        count = buffer.fmt.samples_in(payload)
-        stats = self.stats
-        stats.chunks[leg] += 1
+        count = len(payload)
+        if buffer.wide:
+            if count & 1:
+                raise InvalidChunk("an L16 payload must have an even number of bytes")
+            count >>= 1
+        buffer.chunks += 1
         if not count:
             return
         samples = np.frombuffer(payload, dtype=buffer.dtype)
-        start = timestamp_ms * buffer.rate // 1000
-        stop = start + count
-        if stop <= buffer.base:
-            stats.late_dropped[leg] += 1
+        rate = buffer.rate
+        start = timestamp_ms * rate // 1000
+        base = buffer.base
+        if start + count <= base:
+            buffer.late_dropped += 1
             return
-        if start < buffer.base:
-            stats.late_trimmed[leg] += 1
-            samples = samples[buffer.base - start :]
-            start = buffer.base
+        if start < base:
+            buffer.late_trimmed += 1
+            samples = samples[base - start :]
+            start = base
         if start < buffer.last_start:
-            stats.reordered[leg] += 1
+            buffer.reordered += 1
         buffer.last_start = start
-        stats.samples[leg] += samples.shape[0]
-        start_ms = start * 1000 // buffer.rate
-        if stop - buffer.base > buffer.buffer.shape[0]:
+        buffer.samples += samples.shape[0]
+        start_ms = start * 1000 // rate
+        if start + samples.shape[0] - base > buffer.buffer.shape[0]:
             # Far ahead of the buffer (a timestamp jump): commit what is final before this chunk.
             self._commit_to(max(self.frontier_ms, start_ms) - self.window_ms)
         buffer.write(start, samples)
-        self.frontier_ms = max(self.frontier_ms, start_ms)
+        if start_ms > self.frontier_ms:
+            self.frontier_ms = start_ms
 
     def commit_due(self) -> None:
         """Commit every full batch that is final (older than the reorder window)."""
