@@ -16,11 +16,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def child(minutes: int) -> None:
+    import psutil
     from _common import make_call
 
     from audio import LegFormat, Recorder
 
-    caller, assistant, _ = make_call(60)  # one minute of speech, repeated
+    caller, assistant, stereo = make_call(60)  # one minute of speech, repeated
+    del stereo
     recorder = Recorder(LegFormat("mulaw", 8000), LegFormat("l16", 24000))
     size = 0
     for minute in range(minutes):
@@ -32,7 +34,8 @@ def child(minutes: int) -> None:
             )
     result = recorder.finish()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"{peak_kb} {size + len(result.mp3_tail)} {result.duration_ms}")
+    end_kb = psutil.Process().memory_info().rss // 1024
+    print(f"{peak_kb} {size + len(result.mp3_tail)} {result.duration_ms} {end_kb}")
 
 
 def measure(minutes: int) -> int:
@@ -44,9 +47,10 @@ def measure(minutes: int) -> int:
         check=True,
         cwd=HERE,
     ).stdout.split()
-    peak_kb, size, duration = int(out[0]), int(out[1]), int(out[2])
+    peak_kb, size, duration, end_kb = (int(v) for v in out[:4])
     print(
         f"{minutes:>3} min: peak RSS {peak_kb / 1024:.1f} MB, "
+        f"RSS at finish {end_kb / 1024:.1f} MB, "
         f"MP3 {size / 1e6:.1f} MB, {duration} ms"
     )
     return peak_kb
