@@ -30,7 +30,9 @@ ASSISTANT_LINES = [
 def _speak(text: str, voice: str, rate: int, directory: Path, name: str) -> npt.NDArray[np.int16]:
     raw, out = directory / f"{name}.raw.wav", directory / f"{name}.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True)
+    subprocess.run(
+        ["sox", "-R", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out)], check=True
+    )
     with wave.open(str(out)) as handle:
         return np.frombuffer(handle.readframes(handle.getnframes()), dtype="<i2").copy()
 

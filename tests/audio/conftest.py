@@ -42,7 +42,21 @@ def _speak(directory: Path, name: str, voice: str, text: str, rate: int) -> Path
     out = directory / f"{name}.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
     subprocess.run(
-        ["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(out), "gain", "-n", "-3"],
+        [
+            "sox",
+            "-R",
+            str(raw),
+            "-r",
+            str(rate),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(out),
+            "gain",
+            "-n",
+            "-3",
+        ],
         check=True,
     )
     return out
@@ -68,7 +82,7 @@ def caller_speech(speech_dir: Path) -> Speech:
     wav = _speak(speech_dir, "caller", "en-us", CALLER_TEXT, 8000)
     ulaw = speech_dir / "caller.ul"
     subprocess.run(
-        ["sox", str(wav), "-t", "raw", "-e", "mu-law", "-b", "8", "-r", "8000", str(ulaw)],
+        ["sox", "-R", str(wav), "-t", "raw", "-e", "mu-law", "-b", "8", "-r", "8000", str(ulaw)],
         check=True,
     )
     wire = ulaw.read_bytes()
@@ -91,10 +105,10 @@ def assistant_speech(speech_dir: Path) -> Speech:
 def stereo_call_wav(speech_dir: Path, caller_speech: Speech, assistant_speech: Speech) -> Path:
     """One stereo 24 kHz WAV of a call (ch 0 caller, ch 1 assistant), made with sox."""
     caller24 = speech_dir / "caller24.wav"
-    subprocess.run(["sox", str(caller_speech.wav), "-r", "24000", str(caller24)], check=True)
+    subprocess.run(["sox", "-R", str(caller_speech.wav), "-r", "24000", str(caller24)], check=True)
     out = speech_dir / "call-stereo.wav"
     subprocess.run(
-        ["sox", "-M", str(caller24), str(assistant_speech.wav), str(out)],
+        ["sox", "-R", "-M", str(caller24), str(assistant_speech.wav), str(out)],
         check=True,
     )
     return out
