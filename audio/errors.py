@@ -17,19 +17,19 @@ class AudioError(Exception):
         return str(self)
 
 
-class EmptyAudio(AudioError):  # noqa: N818 (names are the public API)
+class EmptyAudio(AudioError):
     """The input holds no audio samples at all."""
 
     default_message = "the audio is empty"
 
 
-class NotAudio(AudioError):  # noqa: N818 (names are the public API)
+class NotAudio(AudioError):
     """The input is not an audio file in any format we read."""
 
     default_message = "the file is not audio in a supported format (WAV, FLAC, MP3, OGG)"
 
 
-class CorruptAudio(AudioError):  # noqa: N818 (names are the public API)
+class CorruptAudio(AudioError):
     """The input looks like audio but could not be decoded (damaged, truncated, crashing)."""
 
     default_message = "the audio file is damaged and could not be decoded"
@@ -38,37 +38,37 @@ class CorruptAudio(AudioError):  # noqa: N818 (names are the public API)
 UnreadableAudio = CorruptAudio
 
 
-class UnsupportedEncoding(AudioError):  # noqa: N818 (names are the public API)
+class UnsupportedEncoding(AudioError):
     """A wire encoding other than mu-law or 16-bit linear PCM."""
 
     default_message = "unsupported audio encoding (use audio/x-mulaw or audio/x-l16)"
 
 
-class BadSampleRate(AudioError):  # noqa: N818 (names are the public API)
+class BadSampleRate(AudioError):
     """A sample rate outside 8000..192000 Hz (or not a whole number)."""
 
     default_message = "unsupported sample rate"
 
 
-class TooManyChannels(AudioError):  # noqa: N818 (names are the public API)
+class TooManyChannels(AudioError):
     """More channels than the input shape allows (a leg is mono or stereo, a call file stereo)."""
 
     default_message = "too many audio channels"
 
 
-class NotStereo(AudioError):  # noqa: N818 (names are the public API)
+class NotStereo(AudioError):
     """A single call file must have two channels: caller left, assistant right."""
 
     default_message = "a single call file must be stereo (channel 0 caller, channel 1 assistant)"
 
 
-class InvalidChunk(AudioError):  # noqa: N818 (names are the public API)
+class InvalidChunk(AudioError):
     """A live chunk that cannot be placed: unknown leg, negative timestamp, odd-length L16."""
 
     default_message = "invalid audio chunk"
 
 
-class AudioTooLong(AudioError):  # noqa: N818 (names are the public API)
+class AudioTooLong(AudioError):
     """The audio exceeds the maximum duration a recording may have."""
 
     default_message = "the audio is too long"

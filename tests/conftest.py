@@ -1,0 +1,398 @@
+"""Fixtures shared by every test: real databases, real servers, real users.
+
+SQLite tests get a fresh database file per test (copied from a migrated template);
+PostgreSQL tests share one database per session, migrated once and truncated
+between tests. Where PostgreSQL is unreachable its tests are skipped with the
+reason; CI makes sure it is reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from web.app import create_app
+from web.db import close_db, migrate, open_db
+from web.models import Org, Plan, Role, User
+from web.services.accounts import create_api_key, create_org, create_user
+from web.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_DSN = os.environ.get("TALKTURO_TEST_PG", "postgres://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct-horse-battery"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(
+    port: int, timeout: float = 20.0, proc: subprocess.Popen[Any] | None = None
+) -> None:
+    """Block until something accepts connections on ``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on {port} within {timeout}s")
+
+
+async def _pg_reachable() -> str | None:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    except Exception as exc:  # any failure means: skip with the reason
+        return f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
+    await conn.close()
+    return None
+
+
+def in_thread(coro: Any) -> Any:
+    """Run a coroutine to completion on a loop of its own (safe inside a running loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _migrate_fresh(url: str) -> None:
+    from web.settings import DatabaseSettings
+
+    await migrate(DatabaseSettings(url))
+    await close_db()
+
+
+async def _admin_sql(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
+    reason = in_thread(_pg_reachable())
+    if reason and os.environ.get("TALKTURO_TEST_REQUIRE_PG"):
+        pytest.fail(reason)
+    if reason:
+        pytest.skip(reason)
+    name = f"talkturo_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    in_thread(_admin_sql(f'CREATE DATABASE "{name}"'))
+    url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    in_thread(_migrate_fresh(url))
+    yield url
+    in_thread(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test copies instead of migrating again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "talkturo.sqlite3"
+    in_thread(_migrate_fresh(f"sqlite://{path}"))
+    return path
+
+
+async def _truncate(url: str) -> None:
+    conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
+    tables = await conn.fetch(
+        "SELECT tablename FROM pg_tables"
+        " WHERE schemaname='public' AND tablename NOT LIKE 'tortoise%'"
+    )
+    names = ", ".join(f'"{r["tablename"]}"' for r in tables)
+    if names:
+        await conn.execute(f"TRUNCATE {names} CASCADE")
+    await conn.close()
+
+
+def make_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a test process: only our settings, isolated from the developer's."""
+    env = {
+        "TALKTURO_DATA_DIR": str(data_dir),
+        "TALKTURO_DATABASE_URL": db_url,
+        "TALKTURO_SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "TALKTURO_EMBEDDED_WORKER": "0",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+    }
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """A clean, migrated database URL: PostgreSQL when the test uses ``db_backend`` = postgres."""
+    backend = (
+        request.getfixturevalue("db_backend") if "db_backend" in request.fixturenames else "sqlite"
+    )
+    if backend == "postgres":
+        url = str(request.getfixturevalue("pg_database"))
+        in_thread(_truncate(url))
+        yield url
+        return
+    path = tmp_path / "talkturo.sqlite3"
+    shutil.copy(sqlite_template, path)
+    yield f"sqlite://{path}"
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_url: str) -> dict[str, str]:
+    """The environment the app under test reads (local storage under tmp_path)."""
+    return make_env(tmp_path / "data", db_url)
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    """Settings built from :func:`env`, exactly as a process would build them."""
+    return load_settings(env)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[None]:
+    """The ORM opened on the test database, for service-level tests without HTTP."""
+    await open_db(settings.database)
+    yield
+    await close_db()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    """The app built by the real factory."""
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An anonymous HTTP client on the app (lifespan runs)."""
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@dataclass
+class Tenant:
+    """An org with an admin user, an agent user and admin/agent API keys."""
+
+    org: Org
+    admin: User
+    agent: User
+    admin_key: str
+    agent_key: str
+
+    def api(self, role: str = "admin") -> dict[str, str]:
+        key = self.admin_key if role == "admin" else self.agent_key
+        return {"Authorization": f"Bearer {key}"}
+
+
+async def make_tenant(name: str, plan: Plan = Plan.PRO) -> Tenant:
+    """Create an org with users and keys (the ORM must be open)."""
+    org = await create_org(name, plan)
+    slug = uuid.uuid4().hex[:8]
+    admin = await create_user(org, f"admin-{slug}@example.com", PASSWORD, Role.ADMIN)
+    agent = await create_user(org, f"agent-{slug}@example.com", PASSWORD, Role.AGENT)
+    _, admin_key = await create_api_key(org, "admin", Role.ADMIN)
+    _, agent_key = await create_api_key(org, "agent", Role.AGENT)
+    return Tenant(org, admin, agent, admin_key, agent_key)
+
+
+@pytest.fixture
+async def tenant(client: AsyncTestClient[Litestar]) -> Tenant:
+    """Org A, created inside the running app."""
+    return await make_tenant("Org A")
+
+
+@pytest.fixture
+async def other_tenant(client: AsyncTestClient[Litestar]) -> Tenant:
+    """Org B: must never see anything of org A."""
+    return await make_tenant("Org B")
+
+
+async def login(
+    client: httpx.AsyncClient | AsyncTestClient[Any], email: str, password: str = PASSWORD
+) -> str:
+    """Sign in through the real form; returns the CSRF token for later unsafe requests."""
+    page = await client.get("/login")
+    token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
+    assert token, "the login page sets a CSRF cookie"
+    resp = await client.post(
+        "/login",
+        data={"email": email, "password": password, "_csrf_token": token},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303, resp.text
+    return str(token)
+
+
+@dataclass
+class ServerProcess:
+    """``talkturo serve`` running as a real subprocess on a free port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    env: dict[str, str]
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill9(self) -> None:
+        self.proc.kill()
+        self.proc.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(env: dict[str, str], log_path: Path, *args: str) -> ServerProcess:
+    """Start ``talkturo serve`` with ``env`` and wait until it listens."""
+    port = free_port()
+    full_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
+    full_env["TALKTURO_PORT"] = str(port)
+    with log_path.open("ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "web", "serve", *args],
+            env=full_env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+    server = ServerProcess(proc, port, full_env, log_path)
+    try:
+        wait_for_port(port, 60, proc)
+    except Exception:
+        server.stop()
+        raise RuntimeError(f"server did not start:\n{server.log()}") from None
+    return server
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start real server subprocesses; every one is stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def factory(env: dict[str, str], *args: str) -> ServerProcess:
+        s = start_server(env, tmp_path / f"server-{len(started)}.log", *args)
+        started.append(s)
+        return s
+
+    yield factory
+    for s in started:
+        s.stop()
+
+
+@dataclass
+class MotoServer:
+    """A real S3-protocol server (moto_server) on a loopback port."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def start(self) -> None:
+        """Start it again on the same port (its buckets are gone)."""
+        self.proc = _spawn_moto(self.port)
+
+
+def _spawn_moto(port: int) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, 30, proc)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto_server for the session; tests make their own buckets (see ``s3_bucket``)."""
+    port = free_port()
+    server = MotoServer(_spawn_moto(port), port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_server_private() -> Iterator[MotoServer]:
+    """A moto_server of this test's own, for tests that stop and restart it."""
+    port = free_port()
+    server = MotoServer(_spawn_moto(port), port)
+    yield server
+    server.stop()
+
+
+def create_bucket(endpoint: str, name: str | None = None) -> str:
+    """Create a bucket on an S3 endpoint over plain HTTP (no code of ours involved)."""
+    import boto3
+
+    name = name or f"tt-{uuid.uuid4().hex[:12]}"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def s3_bucket(moto_server: MotoServer) -> str:
+    """A fresh, empty bucket on the session's moto_server."""
+    return create_bucket(moto_server.endpoint)
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine from sync test code."""
+    return asyncio.get_event_loop().run_until_complete(coro)

@@ -1,0 +1,104 @@
+"""Tenancy: another org's objects answer 404, exactly like objects that do not exist.
+
+Every route that names an org's object is listed here; add new routes to the tables.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import Tenant, login
+
+# (method, path template, JSON body) of every API route that names a call or an assistant.
+API_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/api/v1/assistants/{assistant_id}", None),
+    ("PATCH", "/api/v1/assistants/{assistant_id}", {"recording_enabled": False}),
+    ("GET", "/api/v1/calls/{call_id}", None),
+    ("POST", "/api/v1/calls/{call_id}/end", {"status": "completed"}),
+]
+
+# (method, path template, form data) of every dashboard route that names a call or an assistant.
+DASHBOARD_ROUTES: list[tuple[str, str, Any]] = []
+
+
+async def _setup(client: AsyncTestClient[Any], a: Tenant) -> dict[str, str]:
+    asst = await client.post(
+        "/api/v1/assistants",
+        json={"name": "A's assistant", "recording_enabled": True},
+        headers=a.api(),
+    )
+    call = await client.post(
+        "/api/v1/calls",
+        json={
+            "assistant_id": asst.json()["id"],
+            "direction": "inbound",
+            "from_number": "+1 415 555 0101",
+            "to_number": "+1 415 555 0100",
+        },
+        headers=a.api(),
+    )
+    assert call.status_code == 201, call.text
+    return {"assistant_id": asst.json()["id"], "call_id": call.json()["id"]}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), API_ROUTES)
+async def test_api_other_org_gets_404(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    other_tenant: Tenant,
+    method: str,
+    path: str,
+    body: Any,
+    db_backend: str,
+) -> None:
+    ids = await _setup(client, tenant)
+    url = path.format(**ids)
+    missing = path.format(**{k: str(uuid.uuid4()) for k in ids})
+    for key in ("admin", "agent"):
+        theirs = await client.request(method, url, json=body, headers=other_tenant.api(key))
+        nothing = await client.request(method, missing, json=body, headers=other_tenant.api(key))
+        if key == "agent" and method != "GET":
+            # An agent is refused writes before the lookup, in both cases alike.
+            assert theirs.status_code == nothing.status_code
+            continue
+        assert theirs.status_code == 404, (key, theirs.text)
+        assert theirs.json() == nothing.json()
+    # Still intact for its owner.
+    mine = await client.get(
+        path.format(**ids) if method == "GET" else f"/api/v1/calls/{ids['call_id']}",
+        headers=tenant.api(),
+    )
+    assert mine.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "form"),
+    DASHBOARD_ROUTES
+    or [
+        pytest.param(
+            "GET", "", None, marks=pytest.mark.skip(reason="no dashboard object routes yet")
+        )
+    ],
+)
+async def test_dashboard_other_org_gets_404(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    other_tenant: Tenant,
+    method: str,
+    path: str,
+    form: Any,
+) -> None:
+    ids = await _setup(client, tenant)
+    for user in (other_tenant.admin, other_tenant.agent):
+        client.cookies.clear()
+        token = await login(client, user.email)
+        headers = {"X-CSRFToken": token}
+        theirs = await client.request(method, path.format(**ids), data=form, headers=headers)
+        missing = path.format(**{k: str(uuid.uuid4()) for k in ids})
+        nothing = await client.request(method, missing, data=form, headers=headers)
+        assert theirs.status_code == 404, (user.email, theirs.status_code)
+        assert nothing.status_code == 404

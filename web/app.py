@@ -1,0 +1,170 @@
+"""The app factory: every plugin, controller, middleware and handler is wired here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from litestar import Litestar, MediaType, Request, Response
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.exceptions import HTTPException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
+
+from web.controllers.api_assistants import ApiAssistantsController
+from web.controllers.api_calls import ApiCallsController
+from web.controllers.auth import AuthController
+from web.controllers.dashboard import DashboardController
+from web.db import close_db, open_db
+from web.errors import DomainError, NotAuthenticated, RateLimited
+from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
+from web.runtime import worker_lifespan
+from web.security import csrf_secret, session_secret
+from web.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("talkturo")
+
+# Every route handler of the service. One list, so nothing is registered elsewhere.
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    AuthController,
+    DashboardController,
+    ApiAssistantsController,
+    ApiCallsController,
+]
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/") or (
+        "text/html" not in request.headers.get("accept", "")
+        and request.headers.get("hx-request") != "true"
+    )
+
+
+def _error_response(
+    request: Request[Any, Any, Any], status: int, detail: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    if _wants_json(request):
+        return Response(
+            {"status_code": status, "detail": detail},
+            status_code=status,
+            media_type=MediaType.JSON,
+            headers=headers,
+        )
+    return Template(
+        "error.html",
+        context={"status_code": status, "detail": detail},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
+    target = "/login?next=" + quote(
+        request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    )
+    if request.headers.get("hx-request") == "true":
+        return Response(b"", status_code=401, headers={"HX-Redirect": target})
+    return Response(b"", status_code=303, headers={"Location": target})
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """Map the domain's exceptions to HTTP, once."""
+    if isinstance(exc, NotAuthenticated) and not request.url.path.startswith("/api/"):
+        return _login_redirect(request)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+    if isinstance(exc, NotAuthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return _error_response(request, exc.status_code, exc.detail, headers)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own 4xx (routing, validation, CSRF) in our error shape."""
+    detail = exc.detail or "Request refused."
+    if exc.status_code == 400 and exc.extra:
+        detail = f"{detail}: {exc.extra}"
+    return _error_response(request, exc.status_code, detail, exc.headers)
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Log the traceback; the user sees one sentence."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side; it has been logged.",
+    )
+
+
+LifespanHook = Callable[[Litestar], Any]
+
+
+def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -> Litestar:
+    """Build the ASGI app for ``settings``."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await open_db(settings.database)
+            stack.push_async_callback(close_db)
+            hooks = list(extra_lifespan or [])
+            if settings.server.embedded_worker:
+                hooks.append(worker_lifespan)
+            for hook in hooks:
+                await stack.enter_async_context(hook(app))
+            yield
+
+    session = CookieBackendConfig(
+        secret=session_secret(settings.secret_key),
+        key="talkturo_session",
+        httponly=True,
+        samesite="lax",
+        max_age=12 * 3600,
+        exclude=["^/api/", "^/static/"],
+    )
+    csrf = CSRFConfig(
+        secret=csrf_secret(settings.secret_key),
+        cookie_name="talkturo_csrf",
+        header_name="x-csrftoken",
+        cookie_samesite="lax",
+        exclude=["^/api/"],
+    )
+    templates = TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine)
+    static = create_static_files_router(
+        path="/static", directories=[ROOT / "static"], include_in_schema=False
+    )
+    app = Litestar(
+        route_handlers=[*ROUTE_HANDLERS, static],
+        lifespan=[lifespan],
+        middleware=[
+            DefineMiddleware(SecureCookiesMiddleware),
+            DefineMiddleware(SameOriginMiddleware),
+            session.middleware,
+        ],
+        csrf_config=csrf,
+        template_config=templates,
+        plugins=[HTMXPlugin()],
+        exception_handlers={
+            DomainError: domain_error_handler,
+            HTTPException: http_error_handler,
+            Exception: internal_error_handler,
+        },
+        openapi_config=OpenAPIConfig(
+            title="Talkturo Recordings API", version="1.0.0", path="/schema"
+        ),
+        debug=False,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,100 @@
+"""Who is asking: a dashboard user (session cookie) or an API key (Bearer)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+
+from web.errors import NotAuthenticated, PermissionDenied
+from web.models import ApiKey, Role, User
+from web.security import hash_api_key
+
+SESSION_USER_KEY = "uid"
+# last_used_at is written at most this often per key, so reads stay reads.
+_LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller, always bound to exactly one org."""
+
+    org_id: uuid.UUID
+    role: Role
+    label: str
+    user_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def require_admin(self) -> None:
+        """Raise unless the caller is an admin."""
+        if not self.is_admin:
+            raise PermissionDenied("This needs an admin.")
+
+
+def _principal_of(user: User) -> Principal:
+    return Principal(
+        org_id=user.org_id,  # type: ignore[attr-defined]
+        role=Role(user.role),
+        label=user.email,
+        user_id=user.id,
+    )
+
+
+async def session_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The signed-in user of this session, or None."""
+    session = connection.scope.get("session") or {}
+    raw = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
+    if not raw:
+        return None
+    try:
+        user_id = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    user = await User.get_or_none(id=user_id)
+    return _principal_of(user) if user else None
+
+
+async def dashboard_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency for dashboard routes: the signed-in user, or 401 (a redirect to login)."""
+    principal = await session_principal(request)
+    if principal is None:
+        raise NotAuthenticated("Please sign in.")
+    return principal
+
+
+async def key_principal(authorization: str | None) -> Principal | None:
+    """The API key named by an ``Authorization: Bearer`` header value, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    key = await ApiKey.get_or_none(key_hash=hash_api_key(token), revoked_at=None)
+    if key is None:
+        return None
+    now = datetime.now(UTC)
+    if key.last_used_at is None or now - key.last_used_at > _LAST_USED_RESOLUTION:
+        await ApiKey.filter(id=key.id).update(last_used_at=now)
+    return Principal(
+        org_id=key.org_id,  # type: ignore[attr-defined]
+        role=Role(key.role),
+        label=f"api key {key.prefix}",
+        api_key_id=key.id,
+    )
+
+
+async def api_principal(request: Request[Any, Any, Any]) -> Principal:
+    """Dependency for API routes: the Bearer key's org and role, or 401."""
+    principal = await key_principal(request.headers.get("authorization"))
+    if principal is None:
+        raise NotAuthenticated("A valid API key is required: Authorization: Bearer <key>.")
+    return principal

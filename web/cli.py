@@ -1,0 +1,209 @@
+"""The ``talkturo`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
+
+from web.db import close_db, migrate, open_db
+from web.errors import DomainError
+from web.settings import Settings, SettingsError, load_settings
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _err(msg: str) -> None:
+    pass
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="talkturo", description="Talkturo Recordings")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("serve", help="migrate, optionally seed demo data, and serve")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--demo", action="store_true", help="seed demo data if the database is empty")
+    sub.add_parser("worker", help="run the worker loop: purge, upload retries, recovery")
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("demo", help="seed a demo org with users, assistants and calls")
+
+    org = sub.add_parser("org", help="orgs").add_subparsers(
+        dest="org_command", required=True, parser_class=_Parser
+    )
+    oc = org.add_parser("create", help="create an org; prints its id")
+    oc.add_argument("name")
+    oc.add_argument("--plan", required=True)
+
+    user = sub.add_parser("user", help="users").add_subparsers(
+        dest="user_command", required=True, parser_class=_Parser
+    )
+    uc = user.add_parser("create", help="create a dashboard user; prints its id")
+    uc.add_argument("--org", required=True)
+    uc.add_argument("--email", required=True)
+    uc.add_argument("--password", required=True)
+    uc.add_argument("--role", required=True, choices=["admin", "agent"])
+
+    key = sub.add_parser("apikey", help="API keys").add_subparsers(
+        dest="apikey_command", required=True, parser_class=_Parser
+    )
+    kc = key.add_parser("create", help="create an API key; prints it once")
+    kc.add_argument("--org", required=True)
+    kc.add_argument("--name", default="")
+    kc.add_argument("--role", default="admin", choices=["admin", "agent"])
+
+    pg = sub.add_parser("purge", help="one retention pass; prints what it purged")
+    pg.add_argument("--dry-run", action="store_true")
+    return p
+
+
+async def _with_db(settings: Settings, fn: Callable[[], Awaitable[Any]]) -> Any:
+    await migrate(settings.database)
+    await close_db()
+    await open_db(settings.database)
+    try:
+        return await fn()
+    finally:
+        await close_db()
+
+
+async def _org_create(args: argparse.Namespace) -> str:
+    from web.services.accounts import create_org, parse_plan
+
+    org = await create_org(args.name, parse_plan(args.plan))
+    return str(org.id)
+
+
+async def _user_create(args: argparse.Namespace) -> str:
+    from web.services.accounts import create_user, get_org, parse_role
+
+    org = await get_org(args.org)
+    user = await create_user(org, args.email, args.password, parse_role(args.role))
+    return str(user.id)
+
+
+async def _apikey_create(args: argparse.Namespace) -> str:
+    from web.services.accounts import create_api_key, get_org, parse_role
+
+    org = await get_org(args.org)
+    row, key = await create_api_key(org, args.name, parse_role(args.role))
+    _err(f"API key {row.prefix}… created for org {org.id}; it is shown only now.")
+    return key
+
+
+async def _purge(settings: Settings, dry_run: bool) -> None:
+    from web.services.purge import purge_pass
+
+    await purge_pass(settings, dry_run=dry_run, out=sys.stdout, progress=sys.stderr)
+
+
+def _serve(settings: Settings, demo: bool) -> None:
+    import uvicorn
+
+    from web.app import create_app
+    from web.services.demo import seed_demo_if_empty
+
+    async def prepare() -> None:
+        await migrate(settings.database)
+        await close_db()
+        if demo:
+            await open_db(settings.database)
+            try:
+                await seed_demo_if_empty(settings, progress=sys.stderr)
+            finally:
+                await close_db()
+
+    asyncio.run(prepare())
+    app = create_app(settings)
+    _err(f"Talkturo Recordings on http://{settings.server.host}:{settings.server.port}")
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        proxy_headers=True,
+        log_level="info",
+        ws_max_size=1 << 20,
+    )
+
+
+def _worker(settings: Settings) -> None:
+    from web.runtime import run_worker_process
+
+    asyncio.run(run_worker_process(settings))
+
+
+def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    try:
+        args = _build_parser().parse_args(argv)
+    except UsageError as exc:
+        _err(str(exc))
+        return 2
+    try:
+        settings = load_settings(env)
+        if args.command == "serve":
+            if args.host:
+                settings = _with_server(settings, host=args.host)
+            if args.port is not None:
+                if not 1 <= args.port <= 65535:
+                    raise UsageError("talkturo serve: --port must be between 1 and 65535")
+                settings = _with_server(settings, port=args.port)
+            _serve(settings, args.demo)
+            return 0
+        if args.command == "worker":
+            _worker(settings)
+            return 0
+        if args.command == "migrate":
+            asyncio.run(migrate(settings.database))
+            _err("Migrations applied.")
+            return 0
+        if args.command == "demo":
+            from web.services.demo import seed_demo
+
+            asyncio.run(_with_db(settings, lambda: seed_demo(settings, progress=sys.stderr)))
+            return 0
+        if args.command == "purge":
+            asyncio.run(_with_db(settings, lambda: _purge(settings, args.dry_run)))
+            return 0
+        handlers = {
+            "org": _org_create,
+            "user": _user_create,
+            "apikey": _apikey_create,
+        }
+        asyncio.run(_with_db(settings, lambda: handlers[args.command](args)))
+        return 0
+    except (UsageError, SettingsError) as exc:
+        _err(str(exc))
+        return 2
+    except DomainError as exc:
+        _err(f"talkturo {args.command}: {exc.detail}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        _err(f"talkturo {args.command}: {exc}")
+        return 1
+
+
+def _with_server(settings: Settings, **changes: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, server=replace(settings.server, **changes))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    sys.exit(run())

@@ -1,0 +1,58 @@
+"""API v1: assistants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get, patch, post
+from litestar.di import Provide
+from msgspec import Struct
+
+from web.auth import Principal, api_principal
+from web.services import assistants as svc
+from web.tenancy import get_assistant
+
+
+class AssistantCreate(Struct, forbid_unknown_fields=True):
+    name: str
+    recording_enabled: bool = True
+
+
+class AssistantPatch(Struct, forbid_unknown_fields=True):
+    recording_enabled: bool | None = None
+    name: str | None = None
+
+
+class ApiAssistantsController(Controller):
+    path = "/api/v1/assistants"
+    tags = ["assistants"]
+    dependencies = {"principal": Provide(api_principal)}
+
+    @get("/")
+    async def list_assistants(self, principal: Principal) -> dict[str, Any]:
+        """The org's assistants."""
+        items = await svc.list_assistants(principal.org_id)
+        return {"items": [svc.assistant_to_dict(a) for a in items], "next_cursor": None}
+
+    @post("/", status_code=201)
+    async def create_assistant(self, principal: Principal, data: AssistantCreate) -> dict[str, Any]:
+        """Create an assistant (admin key)."""
+        principal.require_admin()
+        a = await svc.create_assistant(principal.org_id, data.name, data.recording_enabled)
+        return svc.assistant_to_dict(a)
+
+    @get("/{assistant_id:str}")
+    async def get_assistant(self, principal: Principal, assistant_id: str) -> dict[str, Any]:
+        """One assistant."""
+        return svc.assistant_to_dict(await get_assistant(principal.org_id, assistant_id))
+
+    @patch("/{assistant_id:str}")
+    async def patch_assistant(
+        self, principal: Principal, assistant_id: str, data: AssistantPatch
+    ) -> dict[str, Any]:
+        """Change recording_enabled and/or the name (admin key). Running calls keep theirs."""
+        principal.require_admin()
+        a = await svc.update_assistant(
+            principal.org_id, assistant_id, recording_enabled=data.recording_enabled, name=data.name
+        )
+        return svc.assistant_to_dict(a)

@@ -1,0 +1,66 @@
+"""API v1: call lifecycle and reading calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from msgspec import Struct
+
+from web.auth import Principal, api_principal
+from web.services import calls as svc
+from web.tenancy import get_call
+
+
+class CallStart(Struct, forbid_unknown_fields=True):
+    assistant_id: str
+    direction: Literal["inbound", "outbound"]
+    from_number: str
+    to_number: str
+    started_at: datetime | None = None
+
+
+class CallEnd(Struct, forbid_unknown_fields=True):
+    status: Literal["completed", "no-answer", "busy", "failed"]
+    ended_at: datetime | None = None
+
+
+class ApiCallsController(Controller):
+    path = "/api/v1/calls"
+    tags = ["calls"]
+    dependencies = {"principal": Provide(api_principal)}
+
+    @post("/", status_code=201)
+    async def start_call(
+        self, request: Request[Any, Any, Any], principal: Principal, data: CallStart
+    ) -> dict[str, Any]:
+        """Start a call; it records if its assistant has recording enabled right now."""
+        call = await svc.start_call(
+            principal.org_id,
+            data.assistant_id,
+            data.direction,
+            data.from_number,
+            data.to_number,
+            data.started_at,
+        )
+        return svc.call_to_dict(call, None, request.app.state.settings.secret_key)
+
+    @post("/{call_id:str}/end", status_code=200)
+    async def end_call(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str, data: CallEnd
+    ) -> dict[str, Any]:
+        """Set the call's final status (independent of the media stream's stop)."""
+        call = await svc.end_call(principal.org_id, call_id, data.status, data.ended_at)
+        rec = await svc.recording_of(call)
+        return svc.call_to_dict(call, rec, request.app.state.settings.secret_key)
+
+    @get("/{call_id:str}")
+    async def get_call(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> dict[str, Any]:
+        """One call, with its recording's state and a signed download link."""
+        call = await get_call(principal.org_id, call_id)
+        rec = await svc.recording_of(call)
+        return svc.call_to_dict(call, rec, request.app.state.settings.secret_key)

@@ -1,0 +1,133 @@
+"""Calls: start, end, and their API shape."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from web.errors import Conflict, InvalidInput
+from web.models import Call, CallStatus, Direction, Recording, RecordingStatus
+from web.security import signed_query
+from web.tenancy import get_assistant, get_call
+
+_NUMBER = re.compile(r"^[+0-9 ()\-.]{1,40}$")
+FINAL_STATUSES = frozenset(s for s in CallStatus if s is not CallStatus.IN_PROGRESS)
+
+
+def digits(number: str) -> str:
+    """Only the digits of a phone number."""
+    return "".join(ch for ch in number if ch.isdigit())
+
+
+def _number(value: str, field: str) -> str:
+    value = value.strip()
+    if not _NUMBER.match(value) or not digits(value):
+        raise InvalidInput(f"{field} must be a phone number such as +14155550123.")
+    return value
+
+
+def _as_utc(value: datetime | None, field: str) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if value.tzinfo is None:
+        raise InvalidInput(f"{field} must include a time zone (ISO 8601, e.g. ...Z).")
+    return value.astimezone(UTC)
+
+
+async def start_call(
+    org_id: uuid.UUID,
+    assistant_id: str,
+    direction: str,
+    from_number: str,
+    to_number: str,
+    started_at: datetime | None = None,
+) -> Call:
+    """A new in-progress call; it snapshots the assistant's recording switch now."""
+    assistant = await get_assistant(org_id, assistant_id)
+    try:
+        dir_ = Direction(direction)
+    except ValueError:
+        raise InvalidInput("direction must be inbound or outbound.") from None
+    src, dst = _number(from_number, "from_number"), _number(to_number, "to_number")
+    return await Call.create(
+        org_id=org_id,
+        assistant=assistant,
+        direction=dir_,
+        from_number=src,
+        to_number=dst,
+        from_digits=digits(src),
+        to_digits=digits(dst),
+        status=CallStatus.IN_PROGRESS,
+        started_at=_as_utc(started_at, "started_at"),
+        recording_enabled=assistant.recording_enabled,
+    )
+
+
+async def end_call(
+    org_id: uuid.UUID, call_id: str, status: str, ended_at: datetime | None = None
+) -> Call:
+    """Set a call's final status. Ending it again with the same status changes nothing."""
+    call = await get_call(org_id, call_id)
+    try:
+        final = CallStatus(status)
+    except ValueError:
+        final = None
+    if final is None or final not in FINAL_STATUSES:
+        names = ", ".join(sorted(s.value for s in FINAL_STATUSES))
+        raise InvalidInput(f"status must be one of {names}.")
+    end = _as_utc(ended_at, "ended_at")
+    if end < call.started_at:
+        raise InvalidInput("ended_at is before the call started.")
+    if call.status != CallStatus.IN_PROGRESS:
+        if call.status == final:
+            return call
+        raise Conflict(f"The call already ended as {call.status}.")
+    call.status = final
+    call.ended_at = end
+    call.duration_ms = int((end - call.started_at).total_seconds() * 1000)
+    await call.save(update_fields=["status", "ended_at", "duration_ms"])
+    return call
+
+
+def recording_url(secret_key: str, call_id: uuid.UUID) -> str:
+    """The signed, time-limited API download link of a call's recording."""
+    path = f"/api/v1/calls/{call_id}/recording"
+    return f"{path}?{signed_query(secret_key, path)}"
+
+
+def recording_to_dict(rec: Recording, secret_key: str) -> dict[str, Any]:
+    """The API shape of a recording."""
+    available = rec.status == RecordingStatus.AVAILABLE
+    return {
+        "status": str(rec.status),
+        "duration_ms": rec.duration_ms if available else None,
+        "size_bytes": rec.size_bytes if available else None,
+        "sha256": rec.sha256 if available else None,
+        "url": recording_url(secret_key, rec.call_id) if available else None,  # type: ignore[attr-defined]
+        "created_at": rec.created_at.isoformat(),
+        "purge_at": rec.purge_at.isoformat() if rec.purge_at else None,
+    }
+
+
+def call_to_dict(call: Call, rec: Recording | None, secret_key: str) -> dict[str, Any]:
+    """The API shape of a call; ``rec`` is its recording row, if any."""
+    return {
+        "id": str(call.id),
+        "assistant_id": str(call.assistant_id),  # type: ignore[attr-defined]
+        "direction": str(call.direction),
+        "from_number": call.from_number,
+        "to_number": call.to_number,
+        "status": str(call.status),
+        "started_at": call.started_at.isoformat(),
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "duration_ms": call.duration_ms,
+        "recording_enabled": call.recording_enabled,
+        "recording": recording_to_dict(rec, secret_key) if rec else None,
+    }
+
+
+async def recording_of(call: Call) -> Recording | None:
+    """The recording row of a call, if it has one."""
+    return await Recording.get_or_none(call_id=call.id)

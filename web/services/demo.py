@@ -1,0 +1,297 @@
+"""Demo data: an org, two users, three assistants and a month of calls."""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+from web.models import (
+    Analysis,
+    Assistant,
+    Call,
+    CallStatus,
+    Direction,
+    Message,
+    MessageRole,
+    Org,
+    Plan,
+    Role,
+)
+from web.services.accounts import create_api_key, create_org, create_user
+from web.services.calls import digits
+from web.settings import Settings
+
+DEMO_ADMIN = ("admin@demo.talkturo.test", "demo-admin-2026")
+DEMO_AGENT = ("agent@demo.talkturo.test", "demo-agent-2026")
+DEMO_CALLS = 240
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A short conversation: alternating (role, text) turns and the analysis it yields."""
+
+    title: str
+    turns: tuple[tuple[str, str], ...]
+    summary: str
+    success: bool
+    data: dict[str, str]
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "booking",
+        (
+            (
+                "assistant",
+                "Thanks for calling Bright Smile Dental, this is Ava. How can I help you today?",
+            ),
+            ("user", "Hi, I'd like to book a cleaning for next week if you have anything."),
+            (
+                "assistant",
+                "Of course. I have Tuesday at ten or Thursday at two thirty. Which works better?",
+            ),
+            ("user", "Thursday at two thirty is perfect."),
+            (
+                "assistant",
+                "Great, you're booked for Thursday at two thirty. Can I have your name please?",
+            ),
+            ("user", "It's Jordan Miller."),
+            (
+                "assistant",
+                "Thank you Jordan. You'll get a text confirmation shortly. Anything else?",
+            ),
+            ("user", "No, that's all. Thanks!"),
+        ),
+        "Caller Jordan Miller booked a cleaning for Thursday at 2:30 pm.",
+        True,
+        {"intent": "book_appointment", "appointment": "Thursday 14:30", "name": "Jordan Miller"},
+    ),
+    Scenario(
+        "billing",
+        (
+            ("assistant", "Hello, you've reached Northwind Energy billing. What can I do for you?"),
+            (
+                "user",
+                "My bill this month is almost double the usual amount and I don't understand why.",
+            ),
+            ("assistant", "I'm sorry about that. Can you confirm the account number on your bill?"),
+            ("user", "Sure, it's four four seven, one two nine, eight."),
+            (
+                "assistant",
+                "Thanks. I see an estimated reading last month, and this bill corrects it.",
+            ),
+            ("user", "Oh, so it will go back to normal next month?"),
+            (
+                "assistant",
+                "Yes, next month should be back to your usual usage. I can also set up a payment plan.",
+            ),
+            ("user", "No need, that makes sense. Thank you."),
+        ),
+        "High bill explained by a corrected estimated reading; caller satisfied, no payment plan.",
+        True,
+        {"intent": "billing_question", "account": "447-129-8", "resolution": "explained"},
+    ),
+    Scenario(
+        "cancel",
+        (
+            ("assistant", "Good afternoon, Atlas Fitness, how can I help?"),
+            ("user", "I want to cancel my membership, I'm moving to another city."),
+            (
+                "assistant",
+                "I understand. Cancellations need thirty days notice. Shall I start that today?",
+            ),
+            ("user", "Thirty days? Can't you just stop it now?"),
+            (
+                "assistant",
+                "I'm afraid the contract requires notice, but I can waive next month's fee for a move.",
+            ),
+            ("user", "Fine, please do that."),
+        ),
+        "Member cancelling due to relocation; 30-day notice started, next month's fee waived.",
+        False,
+        {"intent": "cancel_membership", "reason": "relocation", "retention_offer": "fee waived"},
+    ),
+    Scenario(
+        "delivery",
+        (
+            ("assistant", "Hi, this is Max from Parcel Express calling about your delivery today."),
+            ("user", "Oh hi, yes, I was expecting it this morning."),
+            (
+                "assistant",
+                "The driver is running late. It should arrive between three and five. Is that okay?",
+            ),
+            ("user", "I won't be home. Can you leave it with my neighbour at number twelve?"),
+            ("assistant", "Yes, I've added a note to leave it at number twelve. Anything else?"),
+            ("user", "No, thanks for letting me know."),
+        ),
+        "Outbound delivery update; parcel redirected to neighbour at number 12.",
+        True,
+        {"intent": "delivery_update", "new_window": "15:00-17:00", "redirect": "neighbour no. 12"},
+    ),
+    Scenario(
+        "support",
+        (
+            ("assistant", "Thanks for calling Acme Cloud support. What seems to be the problem?"),
+            ("user", "Our website has been down for twenty minutes and we're losing orders."),
+            (
+                "assistant",
+                "I'm sorry. I can see an incident in your region. Engineers are on it right now.",
+            ),
+            ("user", "Is there an estimate for when it's back?"),
+            (
+                "assistant",
+                "The current estimate is within thirty minutes. I'll open a ticket and text you updates.",
+            ),
+            ("user", "Please do. This is really urgent for us."),
+        ),
+        "Customer reported outage during a regional incident; ticket opened with SMS updates.",
+        False,
+        {"intent": "outage_report", "priority": "urgent", "ticket": "INC-20931"},
+    ),
+)
+
+FIRST_NAMES = ("Jordan", "Sam", "Priya", "Lucas", "Mei", "Omar", "Elena", "Noah", "Aisha", "Tom")
+
+
+def _phone(rng: random.Random) -> str:
+    return f"+1 {rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+
+
+class _Progress:
+    """A one-line progress bar on a terminal, plain lines otherwise."""
+
+    def __init__(self, out: TextIO, total: int, label: str) -> None:
+        self.out, self.total, self.label = out, total, label
+        self.tty = out.isatty()
+        self.last = -1
+
+    def update(self, done: int) -> None:
+        pct = done * 100 // max(self.total, 1)
+        if self.tty:
+            bar = "#" * (pct // 4)
+            self.out.write(f"\r{self.label} [{bar:<25}] {done}/{self.total}")
+            if done == self.total:
+                self.out.write("\n")
+            self.out.flush()
+        elif pct // 10 != self.last // 10 or done == self.total:
+            self.out.write(f"{self.label}: {done}/{self.total} ({pct}%)\n")
+            self.out.flush()
+        self.last = pct
+
+
+async def seed_demo_if_empty(settings: Settings, progress: TextIO = sys.stderr) -> bool:
+    """Seed the demo when the database has no org yet; returns whether it did."""
+    if await Org.exists():
+        progress.write("Database already has data; not seeding the demo.\n")
+        return False
+    await seed_demo(settings, progress)
+    return True
+
+
+async def seed_demo(settings: Settings, progress: TextIO = sys.stderr) -> Org:
+    """Seed a demo org with users, assistants and about a month of calls."""
+    if await Org.exists(name="Demo Co"):
+        progress.write("A demo org already exists; seeding another one beside it.\n")
+    rng = random.Random(2026)
+    org = await create_org("Demo Co", Plan.PRO)
+    suffix = "" if not await _email_taken(DEMO_ADMIN[0]) else f"+{org.id.hex[:6]}"
+    admin_email = DEMO_ADMIN[0].replace("@", f"{suffix}@")
+    agent_email = DEMO_AGENT[0].replace("@", f"{suffix}@")
+    await create_user(org, admin_email, DEMO_ADMIN[1], Role.ADMIN)
+    await create_user(org, agent_email, DEMO_AGENT[1], Role.AGENT)
+    _, key = await create_api_key(org, "demo", Role.ADMIN)
+    assistants = [
+        await Assistant.create(org=org, name="Reception (main line)", recording_enabled=True),
+        await Assistant.create(org=org, name="Appointment booker", recording_enabled=True),
+        await Assistant.create(org=org, name="After-hours support", recording_enabled=False),
+    ]
+    now = datetime.now(UTC).replace(microsecond=0)
+    bar = _Progress(progress, DEMO_CALLS, "Seeding demo calls")
+    for i in range(DEMO_CALLS):
+        await _seed_call(rng, org, assistants, now, i)
+        bar.update(i + 1)
+    progress.write(
+        "Demo ready.\n"
+        f"  admin: {admin_email} / {DEMO_ADMIN[1]}\n"
+        f"  agent: {agent_email} / {DEMO_AGENT[1]}\n"
+        f"  API key: {key}\n"
+    )
+    progress.flush()
+    return org
+
+
+async def _email_taken(email: str) -> bool:
+    from web.models import User
+
+    return await User.exists(email=email)
+
+
+async def _seed_call(
+    rng: random.Random, org: Org, assistants: list[Assistant], now: datetime, i: int
+) -> Call:
+    assistant = rng.choice(assistants)
+    direction = Direction.OUTBOUND if rng.random() < 0.3 else Direction.INBOUND
+    started = now - timedelta(seconds=rng.randint(60, 30 * 86400))
+    roll = rng.random()
+    status = (
+        CallStatus.COMPLETED
+        if roll < 0.74
+        else CallStatus.NO_ANSWER
+        if roll < 0.85
+        else CallStatus.BUSY
+        if roll < 0.92
+        else CallStatus.FAILED
+    )
+    ours = "+1 415-555-0100"
+    theirs = _phone(rng)
+    src, dst = (theirs, ours) if direction is Direction.INBOUND else (ours, theirs)
+    answered = status in {CallStatus.COMPLETED, CallStatus.FAILED}
+    duration_ms = (
+        rng.randint(35_000, 420_000)
+        if status is CallStatus.COMPLETED
+        else (rng.randint(3_000, 25_000) if status is CallStatus.FAILED else rng.randint(0, 30_000))
+    )
+    call = await Call.create(
+        org=org,
+        assistant=assistant,
+        direction=direction,
+        from_number=src,
+        to_number=dst,
+        from_digits=digits(src),
+        to_digits=digits(dst),
+        status=status,
+        started_at=started,
+        ended_at=started + timedelta(milliseconds=duration_ms),
+        duration_ms=duration_ms,
+        recording_enabled=assistant.recording_enabled,
+    )
+    if not answered:
+        return call
+    scenario = SCENARIOS[i % len(SCENARIOS)]
+    turns = scenario.turns if status is CallStatus.COMPLETED else scenario.turns[:2]
+    name = rng.choice(FIRST_NAMES)
+    t = 400
+    messages = []
+    for seq, (role, text) in enumerate(turns):
+        text = text.replace("Jordan", name)
+        length = 900 + 60 * len(text.split())
+        messages.append(
+            Message(
+                call=call, seq=seq, role=MessageRole(role), text=text, start_ms=t, end_ms=t + length
+            )
+        )
+        t += length + rng.randint(300, 1200)
+    await Message.bulk_create(messages)
+    call.transcript_text = "\n".join(m.text for m in messages)
+    await call.save(update_fields=["transcript_text"])
+    if status is CallStatus.COMPLETED:
+        await Analysis.create(
+            call=call,
+            summary=scenario.summary.replace("Jordan", name),
+            success=scenario.success,
+            data=scenario.data,
+        )
+    return call
