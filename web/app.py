@@ -33,6 +33,7 @@ from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
 from web.settings import Settings
+from web.storage import Storages
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("talkturo")
@@ -119,6 +120,8 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
         async with AsyncExitStack() as stack:
             await open_db(settings.database)
             stack.push_async_callback(close_db)
+            # Before any hook: the worker and every request find the storages open.
+            app.state.storages = await stack.enter_async_context(Storages(settings))
             hooks = list(extra_lifespan or [])
             if settings.server.embedded_worker:
                 hooks.append(worker_lifespan)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +13,7 @@ from litestar import Litestar
 
 from web.db import close_db, open_db
 from web.settings import Settings
+from web.storage import Storages
 from web.worker import embedded_worker, run_forever
 
 
@@ -26,14 +27,14 @@ async def worker_lifespan(app: Litestar) -> AsyncIterator[None]:
 async def run_worker_process(settings: Settings) -> None:
     """``talkturo worker``: open what the jobs need, then loop until SIGTERM/SIGINT."""
     await open_db(settings.database)
-    state: Any = SimpleNamespace(settings=settings)
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(run_forever(state))
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
     try:
-        await task
-    except asyncio.CancelledError:
-        pass
+        async with Storages(settings) as storages:
+            state: Any = SimpleNamespace(settings=settings, storages=storages)
+            loop = asyncio.get_running_loop()
+            task = asyncio.create_task(run_forever(state))
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, task.cancel)
+            with suppress(asyncio.CancelledError):
+                await task
     finally:
         await close_db()

@@ -1,0 +1,156 @@
+"""Storage of recordings: the platform's (local directory or S3 bucket) and enterprise orgs' own.
+
+One :class:`Storages` per process, opened in the app's lifespan (and the worker's), held at
+``app.state.storages``. It opens one aiobotocore client for the platform bucket and one per
+distinct org bucket configuration, and closes them all at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiobotocore.session import AioSession
+
+from web.models import Org, Recording
+from web.security import decrypt_secret
+from web.settings import Settings
+from web.storage.base import (
+    CHUNK_SIZE,
+    ObjectInfo,
+    ObjectNotFound,
+    Storage,
+    StorageUnavailable,
+    recording_key,
+)
+from web.storage.local import LocalStorage
+from web.storage.s3 import S3Storage, client_config
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+__all__ = [
+    "CHUNK_SIZE",
+    "LocalStorage",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "S3Storage",
+    "Storage",
+    "StorageUnavailable",
+    "Storages",
+    "recording_key",
+]
+
+TARGET_PLATFORM = "platform"
+TARGET_ORG = "org"
+
+# (bucket, prefix, region, endpoint, access key id, encrypted secret)
+_OrgConfig = tuple[str, str, str | None, str | None, str | None, str | None]
+
+
+class Storages:
+    """Every storage this process talks to, opened once and closed at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack = AsyncExitStack()
+        self._session = AioSession()
+        self._platform: Storage | None = None
+        self._clients: dict[tuple[Any, ...], S3Client] = {}
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> Storages:
+        cfg = self.settings.storage
+        if cfg.kind == "s3":
+            client = await self._open_client(
+                cfg.s3_endpoint_url,
+                cfg.aws_region,
+                cfg.aws_access_key_id,
+                cfg.aws_secret_access_key,
+            )
+            self._platform = S3Storage(client, cfg.bucket, cfg.prefix)
+        else:
+            cfg.local_path.mkdir(parents=True, exist_ok=True)
+            self._platform = LocalStorage(cfg.local_path)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._clients.clear()
+        await self._stack.aclose()
+
+    async def _open_client(
+        self,
+        endpoint: str | None,
+        region: str | None,
+        access_key: str | None,
+        secret: str | None,
+    ) -> S3Client:
+        args: dict[str, Any] = {"config": client_config(), "region_name": region or "us-east-1"}
+        if endpoint:
+            args["endpoint_url"] = endpoint
+        if access_key and secret:
+            args["aws_access_key_id"] = access_key
+            args["aws_secret_access_key"] = secret
+        client: S3Client = await self._stack.enter_async_context(
+            self._session.create_client("s3", **args)
+        )
+        return client
+
+    def platform(self) -> Storage:
+        """The platform's storage (``TALKTURO_STORAGE_URL``)."""
+        if self._platform is None:
+            raise RuntimeError("Storages is not open")
+        return self._platform
+
+    @staticmethod
+    def _org_config(org: Org) -> _OrgConfig | None:
+        if not org.bucket_name:
+            return None
+        return (
+            org.bucket_name,
+            org.bucket_prefix or "",
+            org.bucket_region,
+            org.bucket_endpoint_url,
+            org.bucket_access_key_id,
+            org.bucket_secret_encrypted,
+        )
+
+    async def _org_storage(self, config: _OrgConfig, bucket: str) -> Storage:
+        _, prefix, region, endpoint, access_key, encrypted = config
+        cache_key = (region, endpoint, access_key, encrypted)
+        async with self._lock:
+            client = self._clients.get(cache_key)
+            if client is None:
+                secret = decrypt_secret(self.settings.secret_key, encrypted) if encrypted else None
+                client = await self._open_client(endpoint, region, access_key, secret)
+                self._clients[cache_key] = client
+        return S3Storage(client, bucket, prefix)
+
+    async def for_org(self, org: Org) -> Storage:
+        """Where new recordings of ``org`` go: its own bucket if it set one, else the platform."""
+        config = self._org_config(org)
+        if config is None:
+            return self.platform()
+        return await self._org_storage(config, config[0])
+
+    def target_of(self, org: Org) -> str:
+        """``"org"`` when new recordings of ``org`` go to its own bucket, else ``"platform"``."""
+        return TARGET_ORG if org.bucket_name else TARGET_PLATFORM
+
+    async def for_recording(self, rec: Recording) -> Storage:
+        """Where ``rec``'s objects are, even after its org switched buckets since."""
+        if rec.storage_target != TARGET_ORG:
+            return self.platform()
+        org = await Org.get(id=rec.org_id)  # type: ignore[attr-defined]
+        config = self._org_config(org)
+        if config is None:
+            raise StorageUnavailable("the org's own bucket is no longer configured")
+        # The org's current credentials, on the bucket the recording was written to.
+        return await self._org_storage(config, rec.storage_bucket or config[0])
