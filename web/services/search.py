@@ -17,7 +17,7 @@ search box that searches as one types finds "refu" in "refund".
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from tortoise import connections
 
@@ -36,30 +36,21 @@ def terms(q: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(q)][:MAX_TERMS]
 
 
-@dataclass(frozen=True, slots=True)
-class TextMatch:
-    """A SQL condition on the ``call`` table and the one parameter it takes."""
+def text_match(dialect: str, q: str, bind: Callable[[str], str]) -> str | None:
+    """The condition "the transcript holds every word of ``q``", or None if ``q`` has no word.
 
-    sql: str
-    param: str
-
-
-def text_match(dialect: str, q: str, placeholder: str) -> TextMatch | None:
-    """The condition "the transcript contains every word of ``q``", or None if ``q`` has none.
-
-    ``placeholder`` is the dialect's parameter marker for the query string (``?`` or ``$n``).
+    ``bind`` takes the query's parameter value and returns its placeholder (``?`` or ``$n``).
     """
     words = terms(q)
     if not words:
         return None
     if dialect == "sqlite":
-        # Each word quoted, so FTS5 syntax characters cannot reach the parser.
+        # Each word quoted, so FTS5 syntax characters cannot reach its parser.
         expr = " AND ".join(f'"{w}"' for w in words) + "*"
-        # Only constants and the placeholder are interpolated; the words travel as a parameter.
         sql = '"call".rowid IN (SELECT rowid FROM call_fts WHERE call_fts MATCH {p})'
-        return TextMatch(sql.format(p=placeholder), expr)
+        return sql.format(p=bind(expr))
     expr = " & ".join(words) + ":*"
-    return TextMatch(f"{PG_TSVECTOR} @@ to_tsquery('{PG_TS_CONFIG}', {placeholder})", expr)
+    return f"{PG_TSVECTOR} @@ to_tsquery('{PG_TS_CONFIG}', {bind(expr)})"
 
 
 def dialect() -> str:

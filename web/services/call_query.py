@@ -1,0 +1,298 @@
+"""The one query behind Call Logs and ``GET /api/v1/calls``: filters, search, keyset pages.
+
+Parsing turns query-string values into :class:`CallFilters` (or readable messages);
+:func:`query_calls` turns filters into one SQL statement per page, newest first
+(``started_at`` desc, ``id`` desc), continued by an opaque cursor. Every condition
+is written so that an index can serve it: the org's composite indexes for the
+equality filters and the time order, the full-text index for transcript words.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from tortoise import connections
+
+from web.errors import InvalidInput
+from web.models import Call, CallStatus, Direction
+from web.services import search
+
+FILTER_NAMES = (
+    "assistant",
+    "status",
+    "direction",
+    "phone",
+    "q",
+    "recording",
+    "date_from",
+    "date_to",
+    "min_duration",
+)
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+_PHONE_CHARS = re.compile(r"^[+0-9 ()\-.]+$")
+# A search that looks like a number (at least this many digits) searches phone numbers.
+_MIN_PHONE_DIGITS = 3
+_MAX_TEXT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page ends: the last call's start time and id."""
+
+    started_at: datetime
+    call_id: uuid.UUID
+
+    def encode(self) -> str:
+        """Opaque, URL-safe text."""
+        raw = json.dumps([self.started_at.isoformat(), str(self.call_id)]).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """The cursor in ``text``, or InvalidInput."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            when, call_id = json.loads(raw)
+            started = datetime.fromisoformat(when)
+            if started.tzinfo is None:
+                raise ValueError("naive")
+            return cls(started.astimezone(UTC), uuid.UUID(call_id))
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise InvalidInput(
+                "cursor: this page link is not valid; start again from the newest calls."
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilters:
+    """What the Call Logs list is narrowed to. Empty filters list every call, newest first."""
+
+    assistant: uuid.UUID | None = None
+    status: CallStatus | None = None
+    direction: Direction | None = None
+    phone: str = ""
+    q: str = ""
+    recording: bool | None = None
+    started_from: datetime | None = None
+    # Exclusive upper bound.
+    started_before: datetime | None = None
+    min_duration_s: int | None = None
+    cursor: Cursor | None = None
+    # The values as given, so a form and links can be rebuilt from them.
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+    def query_string(self, **overrides: str | None) -> str:
+        """The filters as a URL query (without cursor unless given); empty values left out."""
+        values: dict[str, str | None] = {k: self.raw.get(k, "") for k in FILTER_NAMES}
+        values.update(overrides)
+        return urlencode([(k, v) for k, v in values.items() if v])
+
+    @property
+    def active(self) -> bool:
+        """Whether any filter (not counting the cursor) narrows the list."""
+        return any(self.raw.get(k) for k in FILTER_NAMES)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFilters:
+    """Filters and the problems found in the values they came from."""
+
+    filters: CallFilters
+    errors: dict[str, str]
+
+    def or_raise(self) -> CallFilters:
+        """The filters, or InvalidInput naming every bad value."""
+        if self.errors:
+            raise InvalidInput(" ".join(f"{k}: {v}" for k, v in self.errors.items()))
+        return self.filters
+
+
+def _parse_time(value: str, *, end: bool) -> datetime:
+    """A day (``YYYY-MM-DD``, UTC) or an ISO 8601 time with zone; ``end`` makes a day inclusive."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return start + timedelta(days=1) if end else start
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError("naive")
+    moment = parsed.astimezone(UTC)
+    # A moment as upper bound is inclusive: include calls that started exactly then.
+    return moment + timedelta(microseconds=1) if end else moment
+
+
+def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
+    """Filters from query-string values; every bad value gets a message, none raises."""
+    raw = {k: (params.get(k) or "").strip() for k in (*FILTER_NAMES, "cursor")}
+    errors: dict[str, str] = {}
+    kw: dict[str, Any] = {}
+
+    if raw["assistant"]:
+        try:
+            kw["assistant"] = uuid.UUID(raw["assistant"])
+        except ValueError:
+            errors["assistant"] = "choose one of your assistants."
+    if raw["status"]:
+        try:
+            kw["status"] = CallStatus(raw["status"])
+        except ValueError:
+            errors["status"] = "must be one of " + ", ".join(s.value for s in CallStatus) + "."
+    if raw["direction"]:
+        try:
+            kw["direction"] = Direction(raw["direction"])
+        except ValueError:
+            errors["direction"] = "must be inbound or outbound."
+    if raw["phone"]:
+        digits = re.sub(r"\D", "", raw["phone"])
+        if not _PHONE_CHARS.match(raw["phone"]) or not digits:
+            errors["phone"] = "use digits (spaces, +, dashes and brackets are ignored)."
+        else:
+            kw["phone"] = digits
+    if raw["q"]:
+        if len(raw["q"]) > _MAX_TEXT:
+            errors["q"] = f"search at most {_MAX_TEXT} characters."
+        else:
+            kw["q"] = raw["q"]
+    if raw["recording"]:
+        if raw["recording"] not in {"yes", "no"}:
+            errors["recording"] = "must be yes or no."
+        else:
+            kw["recording"] = raw["recording"] == "yes"
+    for name, end in (("date_from", False), ("date_to", True)):
+        if raw[name]:
+            try:
+                kw["started_before" if end else "started_from"] = _parse_time(raw[name], end=end)
+            except ValueError:
+                errors[name] = "use a date such as 2025-01-31 (or an ISO 8601 time with zone)."
+    start, stop = kw.get("started_from"), kw.get("started_before")
+    if start and stop and start >= stop:
+        errors["date_to"] = "must not be before the start date."
+    if raw["min_duration"]:
+        try:
+            seconds = int(raw["min_duration"])
+            if seconds < 0 or seconds > 86_400 * 7:
+                raise ValueError(seconds)
+            kw["min_duration_s"] = seconds
+        except ValueError:
+            errors["min_duration"] = "use a whole number of seconds, 0 or more."
+    if raw["cursor"]:
+        try:
+            kw["cursor"] = Cursor.decode(raw["cursor"])
+        except InvalidInput as exc:
+            errors["cursor"] = exc.detail.removeprefix("cursor: ")
+    # Bad values are kept in ``raw`` so the form shows what was typed next to its message.
+    return ParsedFilters(CallFilters(raw=raw, **kw), errors)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    """One page of calls and the cursor of the next one (None on the last page)."""
+
+    calls: list[Call]
+    next_cursor: str | None
+
+
+class _Params:
+    """Collects parameters and hands out the dialect's placeholders."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        if self.dialect == "sqlite" and isinstance(value, uuid.UUID):
+            value = str(value)
+        self.values.append(value)
+        return "?" if self.dialect == "sqlite" else f"${len(self.values)}"
+
+
+def _search_kind(q: str) -> str:
+    """How a free-text search is read: a call id, a phone number, or transcript words."""
+    try:
+        uuid.UUID(q)
+        return "id"
+    except ValueError:
+        pass
+    if _PHONE_CHARS.match(q) and len(re.sub(r"\D", "", q)) >= _MIN_PHONE_DIGITS:
+        return "phone"
+    return "text"
+
+
+def build_sql(dialect: str, org_id: uuid.UUID, f: CallFilters, limit: int) -> tuple[str, list[Any]]:
+    """The SELECT of one page of call ids for ``f``, and its parameters."""
+    p = _Params(dialect)
+    where = [f'"call"."org_id" = {p(org_id)}']
+    if f.assistant:
+        where.append(f'"call"."assistant_id" = {p(f.assistant)}')
+    if f.status:
+        where.append(f'"call"."status" = {p(f.status.value)}')
+    if f.direction:
+        where.append(f'"call"."direction" = {p(f.direction.value)}')
+    if f.recording is not None:
+        where.append(f'"call"."has_recording" = {p(f.recording)}')
+    if f.started_from:
+        where.append(f'"call"."started_at" >= {p(f.started_from)}')
+    if f.started_before:
+        where.append(f'"call"."started_at" < {p(f.started_before)}')
+    if f.min_duration_s is not None:
+        where.append(f'"call"."duration_ms" >= {p(f.min_duration_s * 1000)}')
+    if f.phone:
+        where.append(_phone_condition(p, f.phone))
+    if f.q:
+        kind = _search_kind(f.q)
+        if kind == "id":
+            where.append(f'"call"."id" = {p(uuid.UUID(f.q))}')
+        elif kind == "phone":
+            where.append(_phone_condition(p, re.sub(r"\D", "", f.q)))
+        else:
+            # A search of punctuation alone has no word to find: it matches nothing.
+            where.append(search.text_match(dialect, f.q, p) or "1 = 0")
+    if f.cursor:
+        # Row-value comparison: one range on the (org, started_at, id) order.
+        where.append(
+            f'("call"."started_at", "call"."id") < ({p(f.cursor.started_at)}, '
+            f"{p(f.cursor.call_id)})"
+        )
+    # Only fixed SQL and placeholders are joined here; every value travels as a parameter.
+    conditions = " AND ".join(where)
+    order = f'ORDER BY "call"."started_at" DESC, "call"."id" DESC LIMIT {int(limit)}'
+    sql = f'SELECT "call"."id" FROM "call" WHERE {conditions} {order}'  # noqa: S608
+    return sql, p.values
+
+
+def _phone_condition(p: _Params, digits: str) -> str:
+    # Digits only, so no LIKE wildcard can come from the user.
+    pattern = f"%{digits}%"
+    return f'("call"."from_digits" LIKE {p(pattern)} OR "call"."to_digits" LIKE {p(pattern)})'
+
+
+async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE) -> CallPage:
+    """One page of the org's calls that match ``f``, newest first, and the next page's cursor."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    conn = connections.get("default")
+    dialect = str(conn.capabilities.dialect)
+    sql, values = build_sql(dialect, org_id, f, limit + 1)
+    rows = await conn.execute_query_dict(sql, values)
+    ids = [r["id"] for r in rows[:limit]]
+    by_id = {str(c.id): c for c in await Call.filter(id__in=ids)}
+    calls = [by_id[str(i)] for i in ids if str(i) in by_id]
+    next_cursor = None
+    if len(rows) > limit and calls:
+        last = calls[-1]
+        next_cursor = Cursor(last.started_at.astimezone(UTC), last.id).encode()
+    return CallPage(calls, next_cursor)
+
+
+def without_cursor(f: CallFilters) -> CallFilters:
+    """The same filters from the first page."""
+    return replace(f, cursor=None, raw={**f.raw, "cursor": ""})
