@@ -27,6 +27,7 @@ from web.controllers.api_assistants import ApiAssistantsController
 from web.controllers.api_calls import ApiCallsController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
+from web.controllers.ingest import IngestController, media_stream, put_recording
 from web.db import close_db, open_db
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
@@ -44,6 +45,10 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     DashboardController,
     ApiAssistantsController,
     ApiCallsController,
+    IngestController,
+    media_stream,
+    # Last: after any controller serving the same path (see put_recording).
+    put_recording,
 ]
 
 

@@ -61,3 +61,12 @@ async def embedded_worker(state: Any, interval_s: float = 2.0) -> AsyncIterator[
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+def _register_builtin_jobs() -> None:
+    from web import recovery
+
+    recovery.register(JOBS)
+
+
+_register_builtin_jobs()

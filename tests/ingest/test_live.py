@@ -1,0 +1,322 @@
+"""Live calls over ``WS /api/v1/calls/{id}/media`` (Twilio Media Streams) against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.ingest.conftest import (
+    Live,
+    Voice,
+    call_frames,
+    ffmpeg_decode,
+    frames,
+    interleave,
+    read_object,
+    rms_db,
+    start_message,
+    stereo_start,
+    stream,
+    wait_for_status,
+)
+from web.models import Call, Recording, RecordingStatus
+
+STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
+
+
+async def new_call(live: Live, *, recording: bool = True, tenant: Any = None) -> str:
+    tenant = tenant or live.tenant
+    async with httpx.AsyncClient(base_url=live.http, headers=tenant.api()) as http:
+        asst = await http.post(
+            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": recording}
+        )
+        call = await http.post(
+            "/api/v1/calls",
+            json={
+                "assistant_id": asst.json()["id"],
+                "direction": "inbound",
+                "from_number": "+1 415 555 0101",
+                "to_number": "+1 415 555 0100",
+            },
+        )
+        assert call.status_code == 201, call.text
+        return str(call.json()["id"])
+
+
+async def get_call(live: Live, call_id: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=live.http, headers=live.tenant.api()) as http:
+        resp = await http.get(f"/api/v1/calls/{call_id}")
+        assert resp.status_code == 200, resp.text
+        return dict(resp.json())
+
+
+def spool_files(live: Live) -> list[str]:
+    calls = live.settings.spool_dir / "calls"
+    return sorted(p.name for p in calls.iterdir()) if calls.exists() else []
+
+
+@pytest.mark.parametrize("storage_kind", ["local", "s3"], indirect=True)
+async def test_full_live_call_becomes_available(
+    live: Live, voices: tuple[Voice, Voice], db_backend: str
+) -> None:
+    call_id = await new_call(live)
+    token = live.tenant.admin_key
+    closed = await stream(live.ws(call_id), [stereo_start(token), *call_frames(voices), STOP])
+    assert closed.code == 1000
+
+    body = await get_call(live, call_id)
+    rec_json = body["recording"]
+    assert rec_json["status"] == "available"
+    assert rec_json["url"].startswith(f"/api/v1/calls/{call_id}/recording?expires=")
+    assert rec_json["purge_at"]
+    rec = await Recording.get(call_id=call_id)
+    assert (await Call.get(id=call_id)).has_recording
+    assert rec.storage_key.endswith(f"/{call_id}.mp3")
+    assert rec.spool_path == ""
+    assert spool_files(live) == []
+
+    stored = await read_object(live.app, rec, rec.storage_key)
+    # Exactly the recorder's bytes.
+    assert len(stored) == rec.size_bytes == rec_json["size_bytes"]
+    assert hashlib.sha256(stored).hexdigest() == rec.sha256 == rec_json["sha256"]
+    peaks = json.loads(await read_object(live.app, rec, rec.peaks_key))
+    assert peaks["version"] == 2
+    assert peaks["channels"] == 2
+
+    caller, assistant = voices
+    expected_ms = len(caller.mulaw8k) // 8 + 300 + len(assistant.l16) * 1000 // (2 * 24000)
+    assert abs(rec.duration_ms - expected_ms) < 200
+    audio = ffmpeg_decode(stored)
+    rate = audio.shape[1] * 1000 / rec.duration_ms
+    split = int(len(caller.mulaw8k) / 8000 * rate)
+    # Caller speech on the left while the right is silent, then the reverse.
+    assert rms_db(audio[0, :split]) > -40
+    assert rms_db(audio[1, : split - int(0.1 * rate)]) < -60
+    assert rms_db(audio[1, split:]) > -40
+    assert rms_db(audio[0, split + int(0.4 * rate) :]) < -60
+
+
+async def test_header_auth_and_default_mulaw_both_tracks(
+    live: Live, voices: tuple[Voice, Voice]
+) -> None:
+    call_id = await new_call(live)
+    caller, assistant = voices
+    msgs = [
+        start_message(),
+        *interleave(
+            frames("inbound", caller.mulaw8k, 8000, 1),
+            frames("outbound", assistant.mulaw8k, 8000, 1),
+        ),
+        STOP,
+    ]
+    closed = await stream(live.ws(call_id), msgs, headers=live.tenant.api())
+    assert closed.code == 1000
+    rec = await Recording.get(call_id=call_id)
+    assert rec.status == RecordingStatus.AVAILABLE
+    audio = ffmpeg_decode(await read_object(live.app, rec, rec.storage_key))
+    assert rms_db(audio[0]) > -40
+    assert rms_db(audio[1]) > -40
+
+
+async def test_gap_is_silence_not_a_shift(live: Live, voices: tuple[Voice, Voice]) -> None:
+    call_id = await new_call(live)
+    caller, _ = voices
+    first = caller.mulaw8k[:8000]  # 1 s
+    second = caller.mulaw8k[8000:16000]
+    msgs = [
+        start_message(live.tenant.admin_key),
+        *frames("inbound", first, 8000, 1),
+        *frames("inbound", second, 8000, 1, start_ms=3000),
+        STOP,
+    ]
+    assert (await stream(live.ws(call_id), msgs)).code == 1000
+    rec = await Recording.get(call_id=call_id)
+    assert abs(rec.duration_ms - 4000) < 250
+    audio = ffmpeg_decode(await read_object(live.app, rec, rec.storage_key))
+    rate = audio.shape[1] * 1000 / rec.duration_ms
+    gap = audio[0, int(1.2 * rate) : int(2.9 * rate)]
+    assert rms_db(gap) < -60
+    assert rms_db(audio[0, int(3.1 * rate) : int(3.9 * rate)]) > -45
+
+
+def _media(payload: str = "//8=", track: str = "inbound", ts: str = "0") -> dict[str, Any]:
+    return {"event": "media", "media": {"track": track, "timestamp": ts, "payload": payload}}
+
+
+# (name, message, close code, reason); "START" marks where a good start (and audio) goes.
+BAD_INPUTS: list[tuple[str, Any, int, str]] = [
+    ("malformed json", "{not json", 1003, "malformed JSON"),
+    ("bad base64", _media(payload="@@not base64@@"), 1003, "base64"),
+    ("unknown track", _media(track="sideways"), 1003, "unknown track"),
+    ("unknown event", {"event": "dance"}, 1003, "unknown event"),
+    ("bad timestamp", _media(ts="soon"), 1003, "timestamp"),
+    ("binary frame", b"\x00\x01", 1003, "binary"),
+    ("second start", "SECOND_START", 1008, "already started"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "bad", "code", "reason"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
+@pytest.mark.parametrize("with_audio", [False, True], ids=["no-audio", "audio-first"])
+async def test_bad_input_closes_and_keeps_earlier_audio(
+    live: Live,
+    voices: tuple[Voice, Voice],
+    name: str,
+    bad: Any,
+    code: int,
+    reason: str,
+    with_audio: bool,
+) -> None:
+    call_id = await new_call(live)
+    start = start_message(live.tenant.admin_key)
+    audio = frames("inbound", voices[0].mulaw8k[:16000], 8000, 1) if with_audio else []
+    closed = await stream(
+        live.ws(call_id), [start, *audio, start if bad == "SECOND_START" else bad]
+    )
+    assert closed.code == code, closed
+    assert reason.lower() in closed.reason.lower(), closed.reason
+    rec = await Recording.get_or_none(call_id=call_id)
+    if with_audio:
+        # Everything before the bad message is kept and finalized at once.
+        assert rec is not None
+        assert rec.status == RecordingStatus.AVAILABLE
+        assert abs((rec.duration_ms or 0) - 2000) < 250
+    else:
+        assert rec is None, name
+        assert (await get_call(live, call_id))["recording"] is None
+    assert [f for f in spool_files(live) if f.endswith(".mp3")] == []
+
+
+@pytest.mark.parametrize(
+    ("first", "code", "reason"),
+    [
+        ([_media()], 1008, "media before start"),
+        (
+            [start_message(None, media_format={"encoding": "audio/opus", "sampleRate": 8000})],
+            1003,
+            "unsupported audio encoding",
+        ),
+        (
+            [start_message(None, media_format={"encoding": "audio/x-l16", "sampleRate": 7})],
+            1003,
+            "sample rate",
+        ),
+        ([start_message(None, media_formats={"sideways": {}})], 1003, "mediaFormats"),
+    ],
+)
+async def test_bad_start_leaves_nothing(
+    live: Live, first: list[Any], code: int, reason: str
+) -> None:
+    call_id = await new_call(live)
+    closed = await stream(live.ws(call_id), first, headers=live.tenant.api())
+    assert (closed.code, reason.lower() in closed.reason.lower()) == (code, True), closed
+    assert await Recording.get_or_none(call_id=call_id) is None
+
+
+async def test_refusals_leave_nothing(live: Live, voices: tuple[Voice, Voice]) -> None:
+    caller, _ = voices
+    audio = frames("inbound", caller.mulaw8k[:8000], 8000, 1)
+    disabled = await new_call(live, recording=False)
+    closed = await stream(live.ws(disabled), [start_message(live.tenant.admin_key), *audio, STOP])
+    assert (closed.code, "disabled" in closed.reason) == (1008, True)
+    assert await Recording.get_or_none(call_id=disabled) is None
+
+    theirs = await new_call(live, tenant=live.other)
+    closed = await stream(live.ws(theirs), [start_message(live.tenant.admin_key), *audio, STOP])
+    assert (closed.code, closed.reason) == (1008, "no such call")
+    assert await Recording.get_or_none(call_id=theirs) is None
+
+    mine = await new_call(live)
+    closed = await stream(live.ws(mine), [start_message("tk_bad_key"), *audio, STOP])
+    assert (closed.code, "API key" in closed.reason) == (1008, True)
+    closed = await stream(live.ws("not-a-uuid"), [start_message(live.tenant.admin_key)])
+    assert closed.code == 1008
+    assert await Recording.get_or_none(call_id=mine) is None
+
+
+async def test_second_stream_refused_and_others_unaffected(
+    live: Live, voices: tuple[Voice, Voice]
+) -> None:
+    import websockets
+
+    caller, assistant = voices
+    token = live.tenant.admin_key
+    busy = await new_call(live)
+    bystander = await new_call(live)
+    async with websockets.connect(live.ws(busy)) as first:
+        await first.send(json.dumps(stereo_start(token)))
+        for m in frames("inbound", caller.mulaw8k[:8000], 8000, 1):
+            await first.send(json.dumps(m))
+        closed, ok = await asyncio.gather(
+            stream(live.ws(busy), [stereo_start(token), _media()]),
+            stream(live.ws(bystander), [stereo_start(token), *call_frames(voices), STOP]),
+        )
+        assert closed.code == 1008
+        assert "live stream" in closed.reason
+        assert ok.code == 1000
+        await first.send(json.dumps(STOP))
+        await first.wait_closed()
+    busy_rec = await Recording.get(call_id=busy)
+    assert busy_rec.status == RecordingStatus.AVAILABLE
+    assert abs((busy_rec.duration_ms or 0) - 1000) < 250
+    assert (await Recording.get(call_id=bystander)).status == RecordingStatus.AVAILABLE
+    del assistant
+
+
+@pytest.mark.parametrize("order", ["stop-then-end", "end-then-stop"])
+async def test_stop_and_end_in_either_order(
+    live: Live, voices: tuple[Voice, Voice], order: str
+) -> None:
+    import websockets
+
+    call_id = await new_call(live)
+    caller, _ = voices
+
+    async def end() -> None:
+        async with httpx.AsyncClient(base_url=live.http, headers=live.tenant.api()) as http:
+            resp = await http.post(f"/api/v1/calls/{call_id}/end", json={"status": "completed"})
+            assert resp.status_code == 200, resp.text
+
+    async with websockets.connect(live.ws(call_id)) as ws:
+        await ws.send(json.dumps(start_message(live.tenant.admin_key)))
+        for m in frames("inbound", caller.mulaw8k[:8000], 8000, 1):
+            await ws.send(json.dumps(m))
+        if order == "end-then-stop":
+            await end()
+        await ws.send(json.dumps(STOP))
+        await ws.wait_closed()
+    if order == "stop-then-end":
+        await end()
+    body = await get_call(live, call_id)
+    assert body["status"] == "completed"
+    assert body["recording"]["status"] == "available"
+
+
+async def test_no_audio_means_no_recording(live: Live) -> None:
+    call_id = await new_call(live)
+    closed = await stream(live.ws(call_id), [start_message(live.tenant.admin_key), STOP])
+    assert closed.code == 1000
+    assert (await get_call(live, call_id))["recording"] is None
+    assert spool_files(live) == []
+
+
+async def test_dropped_socket_is_finalized_after_the_timeout(
+    live: Live, voices: tuple[Voice, Voice]
+) -> None:
+    call_id = await new_call(live)
+    caller, _ = voices
+    msgs = [start_message(live.tenant.admin_key), *frames("inbound", caller.mulaw8k, 8000, 1)]
+    await stream(live.ws(call_id), msgs, close=False)
+    # TALKTURO_STREAM_TIMEOUT is 1 s here.
+    rec = await wait_for_status(call_id, "available", within=30)
+    assert abs((rec.duration_ms or 0) - len(caller.mulaw8k) // 8) < 250
+    stored = await read_object(live.app, rec, rec.storage_key)
+    assert hashlib.sha256(stored).hexdigest() == rec.sha256
+    assert np.isfinite(rms_db(ffmpeg_decode(stored)[0]))

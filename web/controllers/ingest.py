@@ -1,0 +1,112 @@
+"""API v1 ingest: the live media WebSocket and the PUTs of recording, transcript and analysis."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Controller, Request, WebSocket, put, websocket
+from litestar.di import Provide
+from litestar.exceptions import WebSocketDisconnect
+from msgspec import Struct
+
+from web.auth import Principal, api_principal
+from web.services import ingest
+from web.services.calls import recording_to_dict
+
+log = logging.getLogger("talkturo.ingest")
+
+
+class TranscriptIn(Struct, forbid_unknown_fields=True):
+    messages: list[ingest.TranscriptMessage]
+
+
+class AnalysisIn(Struct, forbid_unknown_fields=True):
+    summary: str = ""
+    success: bool | None = None
+    data: dict[str, Any] = {}
+
+
+@websocket("/api/v1/calls/{call_id:str}/media")
+async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
+    """Live audio of a call, Twilio Media Streams protocol (plus L16 and per-track formats)."""
+    state = socket.app.state
+    session = ingest.MediaSession(
+        state.settings, state.storages, call_id, socket.headers.get("authorization")
+    )
+    await socket.accept()
+    try:
+        while True:
+            event = await socket.receive()
+            if event["type"] == "websocket.disconnect":
+                session.detach()
+                return
+            raw: Any = event.get("text")
+            if raw is None:
+                raw = event.get("bytes")
+            if await session.handle(raw):
+                break
+    except ingest.StreamRefused as exc:
+        await session.abort()
+        await socket.close(code=exc.code, reason=exc.reason)
+        return
+    except WebSocketDisconnect:
+        session.detach()
+        return
+    except Exception:
+        log.exception("media stream of call %s failed", call_id)
+        session.detach()
+        await socket.close(code=1011, reason="internal error")
+        return
+    await socket.close(code=1000)
+
+
+@put(
+    "/api/v1/calls/{call_id:str}/recording",
+    status_code=200,
+    request_max_body_size=ingest.MAX_UPLOAD_BYTES,
+    dependencies={"principal": Provide(api_principal)},
+    tags=["ingest"],
+)
+async def put_recording(
+    request: Request[Any, Any, Any], principal: Principal, call_id: str
+) -> dict[str, Any]:
+    """The whole audio at once: a stereo file, or multipart fields caller and assistant.
+
+    A function, not a controller method: Litestar 2 refuses a second controller on a path
+    another controller already serves (GET/DELETE of the recording), so register it after.
+    """
+    state = request.app.state
+    rec = await ingest.upload_recording(
+        state.settings,
+        state.storages,
+        principal.org_id,
+        call_id,
+        request.headers.get("content-type", ""),
+        request.stream(),
+    )
+    return recording_to_dict(rec, state.settings.secret_key)
+
+
+class IngestController(Controller):
+    path = "/api/v1/calls"
+    tags = ["ingest"]
+    dependencies = {"principal": Provide(api_principal)}
+
+    @put("/{call_id:str}/transcript", status_code=200)
+    async def put_transcript(
+        self, principal: Principal, call_id: str, data: TranscriptIn
+    ) -> dict[str, Any]:
+        """Replace the call's transcript."""
+        call = await ingest.put_transcript(principal.org_id, call_id, data.messages)
+        return {"call_id": str(call.id), "messages": len(data.messages)}
+
+    @put("/{call_id:str}/analysis", status_code=200)
+    async def put_analysis(
+        self, principal: Principal, call_id: str, data: AnalysisIn
+    ) -> dict[str, Any]:
+        """Replace the call's analysis."""
+        analysis = await ingest.put_analysis(
+            principal.org_id, call_id, data.summary, data.success, data.data
+        )
+        return {"summary": analysis.summary, "success": analysis.success, "data": analysis.data}
