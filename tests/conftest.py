@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from web.app import create_app
 from web.db import close_db, migrate, open_db
@@ -193,10 +193,43 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
+@asynccontextmanager
+async def app_client(
+    app: Litestar, base_url: str = "http://testserver.local"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling the app in THIS event loop, with its lifespan running.
+
+    Use this rather than Litestar's AsyncTestClient, which runs the app on a loop in
+    another thread: the ORM connections would then be split across two loops and the
+    test's own queries (``await Call.filter(...)``) would leak a connection.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and exited in one task of its own: the lifespan holds anyio cancel scopes.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # raises the start-up error
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as c:
+            yield c
+    finally:
+        stop.set()
+        await task
+
+
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """An anonymous HTTP client on the app (lifespan runs)."""
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous HTTP client on the app (lifespan runs; same event loop as the test)."""
+    async with app_client(app) as c:
         yield c
 
 
@@ -227,13 +260,13 @@ async def make_tenant(name: str, plan: Plan = Plan.PRO) -> Tenant:
 
 
 @pytest.fixture
-async def tenant(client: AsyncTestClient[Litestar]) -> Tenant:
+async def tenant(client: httpx.AsyncClient) -> Tenant:
     """Org A, created inside the running app."""
     return await make_tenant("Org A")
 
 
 @pytest.fixture
-async def other_tenant(client: AsyncTestClient[Litestar]) -> Tenant:
+async def other_tenant(client: httpx.AsyncClient) -> Tenant:
     """Org B: must never see anything of org A."""
     return await make_tenant("Org B")
 
@@ -396,3 +429,19 @@ def s3_bucket(moto_server: MotoServer) -> str:
 def run_async(coro: Any) -> Any:
     """Run a coroutine from sync test code."""
     return asyncio.get_event_loop().run_until_complete(coro)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Never let a leaked non-daemon thread hang the run after the results are in."""
+    import threading
+
+    leaked = [
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if leaked:
+        sys.stderr.write(f"\nleaked threads at exit (a resource was not closed): {leaked}\n")
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(int(exitstatus))

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import PASSWORD, Tenant, login
+from tests.conftest import PASSWORD, Tenant, app_client, login
 from web.services.accounts import revoke_api_key
 
 
@@ -52,7 +52,7 @@ async def test_session_cookie_flags(client: AsyncTestClient[Any], tenant: Tenant
 
 
 async def test_secure_cookie_over_https(app: Any, tenant: Tenant) -> None:
-    async with AsyncTestClient(app=app, base_url="https://secure.example") as c:
+    async with app_client(app, base_url="https://secure.example") as c:
         page = await c.get("/login")
         token = page.cookies["talkturo_csrf"]
         resp = await c.post(
