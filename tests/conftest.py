@@ -271,9 +271,7 @@ async def other_tenant(client: httpx.AsyncClient) -> Tenant:
     return await make_tenant("Org B")
 
 
-async def login(
-    client: httpx.AsyncClient | AsyncTestClient[Any], email: str, password: str = PASSWORD
-) -> str:
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
     """Sign in through the real form; returns the CSRF token for later unsafe requests."""
     page = await client.get("/login")
     token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
