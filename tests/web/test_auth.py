@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar.testing import AsyncTestClient
-
 from tests.conftest import PASSWORD, Tenant, app_client, login
 from web.services.accounts import revoke_api_key
 
 
-async def test_dashboard_requires_login(client: AsyncTestClient[Any]) -> None:
+async def test_dashboard_requires_login(client: httpx.AsyncClient) -> None:
     resp = await client.get("/calls", follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"] == "/login?next=/calls"
 
 
-async def test_htmx_request_without_session_gets_hx_redirect(client: AsyncTestClient[Any]) -> None:
+async def test_htmx_request_without_session_gets_hx_redirect(client: httpx.AsyncClient) -> None:
     resp = await client.get("/calls", headers={"HX-Request": "true"}, follow_redirects=False)
     assert resp.status_code == 401
     assert resp.headers["hx-redirect"].startswith("/login")
 
 
-async def test_login_and_logout(
-    client: AsyncTestClient[Any], tenant: Tenant, db_backend: str
-) -> None:
+async def test_login_and_logout(client: httpx.AsyncClient, tenant: Tenant, db_backend: str) -> None:
     token = await login(client, tenant.admin.email)
     cookie = [h for h in client.cookies.jar if h.name == "talkturo_session"]
     assert cookie, "a session cookie is set"
@@ -37,7 +33,7 @@ async def test_login_and_logout(
     assert again.status_code == 303
 
 
-async def test_session_cookie_flags(client: AsyncTestClient[Any], tenant: Tenant) -> None:
+async def test_session_cookie_flags(client: httpx.AsyncClient, tenant: Tenant) -> None:
     page = await client.get("/login")
     token = page.cookies["talkturo_csrf"]
     resp = await client.post(
@@ -65,7 +61,7 @@ async def test_secure_cookie_over_https(app: Any, tenant: Tenant) -> None:
         assert all("Secure" in v for v in cookies)
 
 
-async def test_wrong_password_is_refused(client: AsyncTestClient[Any], tenant: Tenant) -> None:
+async def test_wrong_password_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     page = await client.get("/login")
     token = page.cookies["talkturo_csrf"]
     resp = await client.post(
@@ -79,7 +75,7 @@ async def test_wrong_password_is_refused(client: AsyncTestClient[Any], tenant: T
 
 
 async def test_login_post_without_csrf_token_is_refused(
-    client: AsyncTestClient[Any], tenant: Tenant
+    client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     await client.get("/login")
     resp = await client.post(
@@ -90,7 +86,7 @@ async def test_login_post_without_csrf_token_is_refused(
 
 
 async def test_unsafe_request_without_csrf_header_is_refused(
-    client: AsyncTestClient[Any], tenant: Tenant
+    client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     await login(client, tenant.admin.email)
     resp = await client.post("/logout", follow_redirects=False)
@@ -99,7 +95,7 @@ async def test_unsafe_request_without_csrf_header_is_refused(
 
 
 async def test_cross_site_post_is_refused_even_with_token(
-    client: AsyncTestClient[Any], tenant: Tenant
+    client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     token = await login(client, tenant.admin.email)
     for headers in (
@@ -114,7 +110,7 @@ async def test_cross_site_post_is_refused_even_with_token(
     assert (await client.get("/calls")).status_code == 200
 
 
-async def test_login_next_is_local_only(client: AsyncTestClient[Any], tenant: Tenant) -> None:
+async def test_login_next_is_local_only(client: httpx.AsyncClient, tenant: Tenant) -> None:
     page = await client.get("/login")
     token = page.cookies["talkturo_csrf"]
     resp = await client.post(
@@ -130,7 +126,7 @@ async def test_login_next_is_local_only(client: AsyncTestClient[Any], tenant: Te
     assert resp.headers["location"] == "/calls"
 
 
-async def test_api_key_auth(client: AsyncTestClient[Any], tenant: Tenant, db_backend: str) -> None:
+async def test_api_key_auth(client: httpx.AsyncClient, tenant: Tenant, db_backend: str) -> None:
     ok = await client.get("/api/v1/assistants", headers=tenant.api())
     assert ok.status_code == 200
     for header in (
@@ -144,7 +140,7 @@ async def test_api_key_auth(client: AsyncTestClient[Any], tenant: Tenant, db_bac
         assert "API key" in resp.json()["detail"]
 
 
-async def test_revoked_api_key_is_refused(client: AsyncTestClient[Any], tenant: Tenant) -> None:
+async def test_revoked_api_key_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     from web.models import ApiKey
     from web.security import hash_api_key
 
@@ -154,7 +150,7 @@ async def test_revoked_api_key_is_refused(client: AsyncTestClient[Any], tenant: 
     assert resp.status_code == 401
 
 
-async def test_api_key_last_used_is_recorded(client: AsyncTestClient[Any], tenant: Tenant) -> None:
+async def test_api_key_last_used_is_recorded(client: httpx.AsyncClient, tenant: Tenant) -> None:
     from web.models import ApiKey
     from web.security import hash_api_key
 
@@ -167,7 +163,7 @@ async def test_api_key_last_used_is_recorded(client: AsyncTestClient[Any], tenan
 
 
 async def test_agent_key_cannot_change_assistants(
-    client: AsyncTestClient[Any], tenant: Tenant
+    client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
     created = await client.post(
         "/api/v1/assistants",

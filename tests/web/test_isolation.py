@@ -8,8 +8,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
 from tests.conftest import Tenant, login
 
@@ -25,7 +25,7 @@ API_ROUTES: list[tuple[str, str, Any]] = [
 DASHBOARD_ROUTES: list[tuple[str, str, Any]] = []
 
 
-async def _setup(client: AsyncTestClient[Any], a: Tenant) -> dict[str, str]:
+async def _setup(client: httpx.AsyncClient, a: Tenant) -> dict[str, str]:
     asst = await client.post(
         "/api/v1/assistants",
         json={"name": "A's assistant", "recording_enabled": True},
@@ -47,7 +47,7 @@ async def _setup(client: AsyncTestClient[Any], a: Tenant) -> dict[str, str]:
 
 @pytest.mark.parametrize(("method", "path", "body"), API_ROUTES)
 async def test_api_other_org_gets_404(
-    client: AsyncTestClient[Any],
+    client: httpx.AsyncClient,
     tenant: Tenant,
     other_tenant: Tenant,
     method: str,
@@ -85,7 +85,7 @@ async def test_api_other_org_gets_404(
     ],
 )
 async def test_dashboard_other_org_gets_404(
-    client: AsyncTestClient[Any],
+    client: httpx.AsyncClient,
     tenant: Tenant,
     other_tenant: Tenant,
     method: str,
