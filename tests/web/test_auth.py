@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.conftest import PASSWORD, Tenant, app_client, login
 from web.services.accounts import revoke_api_key
 
