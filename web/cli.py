@@ -24,7 +24,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _err(msg: str) -> None:
-    pass
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def _out(msg: str) -> None:
+    sys.stdout.write(msg + "\n")
+    sys.stdout.flush()
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -181,7 +187,8 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
             "user": _user_create,
             "apikey": _apikey_create,
         }
-        asyncio.run(_with_db(settings, lambda: handlers[args.command](args)))
+        created = asyncio.run(_with_db(settings, lambda: handlers[args.command](args)))
+        _out(created)
         return 0
     except (UsageError, SettingsError) as exc:
         _err(str(exc))
