@@ -28,6 +28,8 @@ from web.controllers.api_calls import ApiCallsController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
 from web.controllers.ingest import IngestController, media_stream, put_recording
+from web.controllers.playback import ApiPlaybackController, PlaybackController
+from web.controllers.pwa import PwaController
 from web.db import close_db, open_db
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
@@ -47,6 +49,9 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiCallsController,
     IngestController,
     media_stream,
+    PlaybackController,
+    ApiPlaybackController,
+    PwaController,
     # Last: after any controller serving the same path (see put_recording).
     put_recording,
 ]

@@ -1,0 +1,140 @@
+"""Playback fixtures: real speech encoded by the audio engine, stored through real storage.
+
+``storage_kind`` runs a test on the local directory and on S3 (a real moto_server).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from audio import encode_files
+from tests.conftest import MotoServer, Tenant, create_bucket
+from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
+from web.storage import recording_key
+
+
+@dataclass(frozen=True)
+class SpeechRecording:
+    """An encoded two-leg call: the MP3 bytes, its peaks overview JSON, and its facts."""
+
+    mp3: bytes
+    peaks_json: bytes
+    sha256: str
+    duration_ms: int
+
+
+def _speak(text: str, voice: str, path: Path) -> None:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "165", "-w", str(path), text], check=True)
+
+
+def make_speech_recording(workdir: Path) -> SpeechRecording:
+    """Caller and assistant speech with a talk-over and a long silence, encoded to MP3."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    parts = {
+        "c1": ("Hello, I am calling about my order. It has not arrived yet.", "en-us"),
+        "c2": ("Thank you, that is all I needed today.", "en-us"),
+        "a1": ("I can help with that. Let me look up your order right away.", "en-gb+f3"),
+    }
+    for name, (text, voice) in parts.items():
+        _speak(text, voice, workdir / f"{name}.wav")
+    caller, assistant = workdir / "caller.wav", workdir / "assistant.wav"
+    # Caller: speech, 9 s pause (dead air once the assistant stops), speech.
+    # Assistant: starts talking over the caller at 1.5 s.
+    subprocess.run(
+        ["sox", str(workdir / "c1.wav"), str(workdir / "c1p.wav"), "pad", "0", "9"], check=True
+    )
+    subprocess.run(
+        ["sox", str(workdir / "c1p.wav"), str(workdir / "c2.wav"), str(caller)], check=True
+    )
+    subprocess.run(["sox", str(workdir / "a1.wav"), str(assistant), "pad", "1.5", "0"], check=True)
+    out = workdir / "call.mp3"
+    result = encode_files(caller=caller, assistant=assistant, dest=out)
+    return SpeechRecording(
+        mp3=out.read_bytes(),
+        peaks_json=result.peaks.overview_json(),
+        sha256=result.sha256,
+        duration_ms=result.duration_ms,
+    )
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
+    """One real two-voice recording for the whole session (espeak-ng, sox, the audio engine)."""
+    return make_speech_recording(tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_kind(request: pytest.FixtureRequest) -> str:
+    """Runs the test on local storage and on S3 (moto_server)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def env(
+    request: pytest.FixtureRequest, tmp_path: Path, db_url: str, storage_kind: str
+) -> dict[str, str]:
+    """The app's environment, on the storage ``storage_kind`` names."""
+    from tests.conftest import make_env
+
+    extra: dict[str, str] = {}
+    if storage_kind == "s3":
+        moto: MotoServer = request.getfixturevalue("moto_server")
+        bucket = create_bucket(moto.endpoint)
+        extra = {
+            "TALKTURO_STORAGE_URL": f"s3://{bucket}/rec",
+            "TALKTURO_S3_ENDPOINT_URL": moto.endpoint,
+        }
+    return make_env(tmp_path / "data", db_url, **extra)
+
+
+async def seed_call(
+    app: Any,
+    tenant: Tenant,
+    speech: SpeechRecording,
+    *,
+    status: RecordingStatus = RecordingStatus.AVAILABLE,
+    **rec_fields: Any,
+) -> tuple[Call, Recording]:
+    """A completed call of ``tenant`` with a stored recording (objects written through storage)."""
+    assistant = await Assistant.create(org=tenant.org, name="Support bot")
+    started = datetime.now(UTC)
+    call = await Call.create(
+        org=tenant.org,
+        assistant=assistant,
+        direction=Direction.INBOUND,
+        from_number="+14155550101",
+        to_number="+14155550100",
+        from_digits="14155550101",
+        to_digits="14155550100",
+        status=CallStatus.COMPLETED,
+        started_at=started,
+        ended_at=started,
+        duration_ms=speech.duration_ms,
+        recording_enabled=True,
+        has_recording=status == RecordingStatus.AVAILABLE,
+    )
+    storage = app.state.storages.platform()
+    key = recording_key(tenant.org.id, started, call.id, "mp3")
+    peaks_key = recording_key(tenant.org.id, started, call.id, "peaks.json")
+    await storage.put_bytes(key, speech.mp3, "audio/mpeg")
+    await storage.put_bytes(peaks_key, speech.peaks_json, "application/json")
+    rec = await Recording.create(
+        call=call,
+        org=tenant.org,
+        status=status,
+        storage_key=key,
+        peaks_key=peaks_key,
+        storage_bucket=getattr(storage, "bucket", ""),
+        sha256=speech.sha256,
+        size_bytes=len(speech.mp3),
+        duration_ms=speech.duration_ms,
+        available_at=datetime.now(UTC),
+        **rec_fields,
+    )
+    return call, rec

@@ -1,0 +1,223 @@
+"""Playback routes: the MP3 with HTTP Range, peaks, signed-URL renewal, audit, deletion."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from typing import Any
+
+from litestar import Controller, HttpMethod, Request, Response, delete, get, route
+from litestar.datastructures import Cookie
+from litestar.di import Provide
+from litestar.response import Stream, Template
+from litestar.response.base import ASGIResponse
+from litestar.response.streaming import ASGIStreamingResponse
+from litestar.types import Receive, Scope, Send, TypeEncodersMap
+
+from web.auth import Principal, api_principal, dashboard_principal, key_principal
+from web.errors import NotAuthenticated, PermissionDenied
+from web.services import playback as svc
+from web.tenancy import get_call
+
+_TRUE = {"1", "true", "yes"}
+
+
+class _ClosingStreamResponse(ASGIStreamingResponse):
+    """A streaming response that always closes the storage body, however the client left."""
+
+    __slots__ = ("_mp3",)
+
+    def __init__(self, *, mp3: svc.Mp3Stream, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._mp3 = mp3
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._mp3.aclose()
+
+
+class Mp3Response(Stream):
+    """The recording's bytes (or none, for HEAD and 416) with the Range headers decided."""
+
+    def __init__(self, mp3: svc.Mp3Stream) -> None:
+        super().__init__(
+            mp3.chunks(), status_code=mp3.status, headers=mp3.headers, media_type=svc.MP3_TYPE
+        )
+        self.mp3 = mp3
+
+    def to_asgi_response(
+        self,
+        app: Any,
+        request: Request[Any, Any, Any],
+        *,
+        background: Any = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
+        headers: dict[str, str] | None = None,
+        is_head_response: bool = False,
+        media_type: Any = None,
+        status_code: int | None = None,
+        type_encoders: TypeEncodersMap | None = None,
+    ) -> ASGIResponse:
+        merged = {**headers, **self.headers} if headers is not None else self.headers
+        all_cookies = self.cookies if cookies is None else itertools.chain(self.cookies, cookies)
+        return _ClosingStreamResponse(
+            mp3=self.mp3,
+            iterator=self.iterator,
+            background=self.background or background,
+            content_length=0,
+            cookies=all_cookies,
+            encoded_headers=encoded_headers,
+            headers=merged,
+            is_head_response=is_head_response or request.method == "HEAD",
+            media_type=svc.MP3_TYPE,
+            status_code=self.status_code,
+        )
+
+
+def _storages(request: Request[Any, Any, Any]) -> svc.Storages:
+    storages: svc.Storages = request.app.state.storages
+    return storages
+
+
+async def _serve(
+    request: Request[Any, Any, Any],
+    call: Any,
+    principal: Principal | None,
+    *,
+    download: bool,
+) -> Mp3Response:
+    """Stream the call's recording for this request; audit it if it is a listen/download."""
+    rec = await svc.playable(call)
+    mp3 = await svc.prepare_stream(
+        _storages(request),
+        rec,
+        range_header=request.headers.get("range"),
+        if_range=request.headers.get("if-range"),
+        download_name=f"{call.id}.mp3" if download else None,
+    )
+    if request.method == "GET":
+        await mp3.open()
+    try:
+        if svc.is_listen(request.method, mp3):
+            await svc.audit_access(call, principal, download=download, stream=mp3)
+    except BaseException:
+        await mp3.aclose()
+        raise
+    return Mp3Response(mp3)
+
+
+class PlaybackController(Controller):
+    """Dashboard playback: session required; the MP3 URL must also be signed."""
+
+    include_in_schema = False
+    dependencies = {"principal": Provide(dashboard_principal)}
+
+    @route("/calls/{call_id:str}/recording.mp3", http_method=[HttpMethod.GET, HttpMethod.HEAD])
+    async def recording(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        call_id: str,
+        download: str | None = None,
+        expires: str | None = None,
+        signature: str | None = None,
+    ) -> Mp3Response:
+        """The MP3, inline or as an attachment, with HTTP Range."""
+        call = await get_call(principal.org_id, call_id)
+        secret = request.app.state.settings.secret_key
+        svc.check_player_signature(secret, svc.mp3_path(call.id), expires, signature)
+        return await _serve(request, call, principal, download=(download or "") in _TRUE)
+
+    @get("/calls/{call_id:str}/recording-url")
+    async def recording_url(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> Response[dict[str, Any]]:
+        """Fresh signed player URLs, so a long session keeps playing."""
+        call = await get_call(principal.org_id, call_id)
+        await svc.playable(call)
+        urls = svc.signed_player_urls(request.app.state.settings.secret_key, call.id)
+        return Response(urls, headers={"Cache-Control": "no-store"})
+
+    @get("/calls/{call_id:str}/peaks.json")
+    async def peaks(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> Response[bytes]:
+        """The overview peaks (audiowaveform JSON v2), gzipped when accepted, cacheable."""
+        call = await get_call(principal.org_id, call_id)
+        rec = await svc.playable(call)
+        result = await svc.peaks(
+            _storages(request),
+            rec,
+            accept_encoding=request.headers.get("accept-encoding", ""),
+            if_none_match=request.headers.get("if-none-match"),
+        )
+        if result.not_modified:
+            return Response(b"", status_code=304, headers=result.headers)
+        return Response(result.body, media_type="application/json", headers=result.headers)
+
+    @get("/calls/{call_id:str}/audit")
+    async def audit(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> Template:
+        """The call's recent listens, downloads and deletions (admins)."""
+        call = await get_call(principal.org_id, call_id)
+        events = await svc.recent_events(principal, call)
+        return Template(
+            "calls/_audit_events.html",
+            context={"events": events, "call": call},
+            headers={"Cache-Control": "no-store"},
+        )
+
+
+class ApiPlaybackController(Controller):
+    """API v1 recording download (Bearer key or signed link) and deletion."""
+
+    path = "/api/v1/calls"
+    tags = ["calls"]
+
+    @route(
+        "/{call_id:str}/recording",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        responses={},
+    )
+    async def download(
+        self,
+        request: Request[Any, Any, Any],
+        call_id: str,
+        expires: str | None = None,
+        signature: str | None = None,
+    ) -> Mp3Response:
+        """The MP3 as an attachment ``{call_id}.mp3``, with Range. A Bearer key, or a signed
+        link (``expires`` + ``signature``, from the call's ``recording.url``) without one."""
+        authorization = request.headers.get("authorization")
+        principal = await key_principal(authorization)
+        if principal is not None:
+            call = await get_call(principal.org_id, call_id)
+        elif authorization:
+            raise NotAuthenticated("A valid API key is required: Authorization: Bearer <key>.")
+        elif expires is None and signature is None:
+            raise NotAuthenticated(
+                "A valid API key (Authorization: Bearer <key>) or a signed link is required."
+            )
+        else:
+            secret = request.app.state.settings.secret_key
+            try:
+                svc.check_player_signature(secret, svc.api_path(call_id), expires, signature)
+            except PermissionDenied:
+                raise PermissionDenied("This link has expired or was altered.") from None
+            call = await svc.call_by_signed_link(call_id)
+        return await _serve(request, call, principal, download=True)
+
+    @delete(
+        "/{call_id:str}/recording",
+        status_code=204,
+        dependencies={"principal": Provide(api_principal)},
+    )
+    async def delete_recording(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> None:
+        """Delete the recording's audio and peaks now (admin key); the call stays."""
+        await svc.delete_recording(_storages(request), principal, call_id)
