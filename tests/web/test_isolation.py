@@ -19,10 +19,19 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     ("PATCH", "/api/v1/assistants/{assistant_id}", {"recording_enabled": False}),
     ("GET", "/api/v1/calls/{call_id}", None),
     ("POST", "/api/v1/calls/{call_id}/end", {"status": "completed"}),
+    # GET /api/v1/calls/{call_id}/recording: the owner's call has no recording here (404),
+    # so its other-org case lives in tests/playback/test_recording_http.py.
+    ("DELETE", "/api/v1/calls/{call_id}/recording", None),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.
-DASHBOARD_ROUTES: list[tuple[str, str, Any]] = []
+DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
+    ("GET", "/calls/{call_id}/recording.mp3", None),
+    ("HEAD", "/calls/{call_id}/recording.mp3", None),
+    ("GET", "/calls/{call_id}/peaks.json", None),
+    ("GET", "/calls/{call_id}/recording-url", None),
+    ("GET", "/calls/{call_id}/audit", None),
+]
 
 
 async def _setup(client: httpx.AsyncClient, a: Tenant) -> dict[str, str]:
