@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from audio import encode_files
 from web.models import (
     Analysis,
     Assistant,
@@ -18,11 +20,15 @@ from web.models import (
     MessageRole,
     Org,
     Plan,
+    RecordingStatus,
     Role,
 )
 from web.services.accounts import create_api_key, create_org, create_user
 from web.services.calls import digits
+from web.services.demo_audio import Conversation, speech_available, synthesize
+from web.services.recordings import Finished, new_row, publish, spool_paths
 from web.settings import Settings
+from web.storage import Storages
 
 DEMO_ADMIN = ("admin@demo.talkturo.test", "demo-admin-2026")
 DEMO_AGENT = ("agent@demo.talkturo.test", "demo-agent-2026")
@@ -191,7 +197,9 @@ async def seed_demo_if_empty(settings: Settings, progress: TextIO = sys.stderr) 
     return True
 
 
-async def seed_demo(settings: Settings, progress: TextIO = sys.stderr) -> Org:
+async def seed_demo(
+    settings: Settings, progress: TextIO = sys.stderr, calls: int = DEMO_CALLS
+) -> Org:
     """Seed a demo org with users, assistants and about a month of calls."""
     if await Org.exists(name="Demo Co"):
         progress.write("A demo org already exists; seeding another one beside it.\n")
@@ -209,10 +217,15 @@ async def seed_demo(settings: Settings, progress: TextIO = sys.stderr) -> Org:
         await Assistant.create(org=org, name="After-hours support", recording_enabled=False),
     ]
     now = datetime.now(UTC).replace(microsecond=0)
-    bar = _Progress(progress, DEMO_CALLS, "Seeding demo calls")
-    for i in range(DEMO_CALLS):
-        await _seed_call(rng, org, assistants, now, i)
-        bar.update(i + 1)
+    with_audio = speech_available()
+    if not with_audio:
+        progress.write("espeak-ng or sox is missing: demo calls get no recordings.\n")
+    bar = _Progress(progress, calls, "Seeding demo calls")
+    async with Storages(settings) as storages:
+        voices = _Voices(settings, storages) if with_audio else None
+        for i in range(calls):
+            await _seed_call(rng, org, assistants, now, i, voices)
+            bar.update(i + 1)
     progress.write(
         "Demo ready.\n"
         f"  admin: {admin_email} / {DEMO_ADMIN[1]}\n"
@@ -229,8 +242,44 @@ async def _email_taken(email: str) -> bool:
     return await User.exists(email=email)
 
 
+class _Voices:
+    """Speaks each scenario once and records it for every call that uses it."""
+
+    def __init__(self, settings: Settings, storages: Storages) -> None:
+        self.settings, self.storages = settings, storages
+        self.cache: dict[tuple[int, int], Conversation] = {}
+
+    async def conversation(self, scenario: int, turns: tuple[tuple[str, str], ...]) -> Conversation:
+        key = (scenario, len(turns))
+        if key not in self.cache:
+            self.cache[key] = await asyncio.to_thread(synthesize, list(turns))
+        return self.cache[key]
+
+    async def record(self, call: Call, talk: Conversation) -> None:
+        """Encode both legs to the call's MP3 and publish it like any finished recording."""
+        spool, _ = spool_paths(self.settings, call.id)
+        spool.parent.mkdir(parents=True, exist_ok=True)
+        result = await asyncio.to_thread(
+            encode_files, caller=talk.caller_wav, assistant=talk.assistant_wav, dest=spool
+        )
+        rec = await new_row(self.settings, self.storages, call, RecordingStatus.PROCESSING, spool)
+        done = Finished(
+            mp3=spool,
+            peaks_json=result.peaks.overview_json(),
+            duration_ms=result.duration_ms,
+            size_bytes=result.size_bytes,
+            sha256=result.sha256,
+        )
+        await publish(self.settings, self.storages, rec, done)
+
+
 async def _seed_call(
-    rng: random.Random, org: Org, assistants: list[Assistant], now: datetime, i: int
+    rng: random.Random,
+    org: Org,
+    assistants: list[Assistant],
+    now: datetime,
+    i: int,
+    voices: _Voices | None,
 ) -> Call:
     assistant = rng.choice(assistants)
     direction = Direction.OUTBOUND if rng.random() < 0.3 else Direction.INBOUND
@@ -273,24 +322,42 @@ async def _seed_call(
     scenario = SCENARIOS[i % len(SCENARIOS)]
     turns = scenario.turns if status is CallStatus.COMPLETED else scenario.turns[:2]
     name = rng.choice(FIRST_NAMES)
+    talk = None
+    if voices is not None and call.recording_enabled:
+        talk = await voices.conversation(i % len(SCENARIOS), turns)
+        # The call lasts as long as its audio, and each message sits where it is spoken.
+        call.duration_ms = talk.duration_ms
+        call.ended_at = started + timedelta(milliseconds=talk.duration_ms)
+        await call.save(update_fields=["duration_ms", "ended_at"])
     t = 400
     messages = []
     for seq, (role, text) in enumerate(turns):
-        text = text.replace("Jordan", name)
-        length = 900 + 60 * len(text.split())
+        if talk is not None:
+            start_ms, end_ms = talk.turns_ms[seq]
+        else:
+            text = text.replace("Jordan", name)
+            start_ms, end_ms = t, t + 900 + 60 * len(text.split())
+            t = end_ms + rng.randint(300, 1200)
         messages.append(
             Message(
-                call=call, seq=seq, role=MessageRole(role), text=text, start_ms=t, end_ms=t + length
+                call=call,
+                seq=seq,
+                role=MessageRole(role),
+                text=text,
+                start_ms=start_ms,
+                end_ms=end_ms,
             )
         )
-        t += length + rng.randint(300, 1200)
     await Message.bulk_create(messages)
     call.transcript_text = "\n".join(m.text for m in messages)
     await call.save(update_fields=["transcript_text"])
+    if voices is not None and talk is not None:
+        await voices.record(call, talk)
     if status is CallStatus.COMPLETED:
+        who = "Jordan" if talk is not None else name
         await Analysis.create(
             call=call,
-            summary=scenario.summary.replace("Jordan", name),
+            summary=scenario.summary.replace("Jordan", who),
             success=scenario.success,
             data=scenario.data,
         )

@@ -41,8 +41,27 @@ def _speak(text: str, voice: str, rate: int) -> np.ndarray:
     ).stdout
     # sox resamples (a phone line for the caller) and normalises; -R keeps output repeatable.
     out = subprocess.run(
-        ["sox", "-R", "-t", "wav", "-", "-t", "raw", "-e", "signed", "-b", "16", "-c", "1",
-         "-r", str(rate), "-", "gain", "-n", "-3"],
+        [
+            "sox",
+            "-R",
+            "-t",
+            "wav",
+            "-",
+            "-t",
+            "raw",
+            "-e",
+            "signed",
+            "-b",
+            "16",
+            "-c",
+            "1",
+            "-r",
+            str(rate),
+            "-",
+            "gain",
+            "-n",
+            "-3",
+        ],
         input=wav,
         check=True,
         capture_output=True,
@@ -62,7 +81,7 @@ def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
 
 
 def synthesize(turns: list[tuple[str, str]]) -> Conversation:
-    """Speak alternating turns: role "user" is the caller (8 kHz), "assistant" the AI (22.05 kHz)."""
+    """Speak the turns: "user" is the caller (8 kHz), "assistant" the AI (22.05 kHz)."""
     clips: list[tuple[str, np.ndarray, int]] = []
     for role, text in turns:
         if role == "user":
