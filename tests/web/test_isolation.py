@@ -22,6 +22,9 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     # GET /api/v1/calls/{call_id}/recording: the owner's call has no recording here (404),
     # so its other-org case lives in tests/playback/test_recording_http.py.
     ("DELETE", "/api/v1/calls/{call_id}/recording", None),
+    ("PUT", "/api/v1/calls/{call_id}/recording", None),
+    ("PUT", "/api/v1/calls/{call_id}/transcript", {"messages": []}),
+    ("PUT", "/api/v1/calls/{call_id}/analysis", {"summary": "x"}),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.

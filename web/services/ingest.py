@@ -344,14 +344,17 @@ class MediaSession:
 
 async def _save_stream(chunks: AsyncIterator[bytes], sink: _Sink) -> int:
     total = 0
-    async for chunk in chunks:
-        total += len(chunk)
-        if total > MAX_UPLOAD_BYTES:
-            raise PayloadTooLarge(
-                f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB."
-            )
-        await sink.feed(chunk)
-    await sink.close()
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if total > MAX_UPLOAD_BYTES:
+                raise PayloadTooLarge(
+                    f"The upload is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB."
+                )
+            await sink.feed(chunk)
+        await sink.close()
+    finally:
+        sink.discard()
     return total
 
 
@@ -370,6 +373,10 @@ class _Sink:
         if len(self._buffer) >= _WRITE_BLOCK:
             block, self._buffer = bytes(self._buffer), bytearray()
             await asyncio.to_thread(self._handle.write, block)
+
+    def discard(self) -> None:
+        """Close the file whatever happened (the caller removes the directory)."""
+        self._handle.close()
 
     async def close(self) -> None:
         if self._buffer:
@@ -415,6 +422,10 @@ class _MultipartSink(_Sink):
             self._current = _Sink(self.work / f"{name}.in")
             self.files[name] = self._current
 
+    def discard(self) -> None:
+        for sink in self.files.values():
+            sink.discard()
+
     async def close(self) -> None:
         try:
             for event in self.parser.parse(b""):
@@ -423,9 +434,7 @@ class _MultipartSink(_Sink):
         except MultipartError as exc:
             raise Unprocessable(f"The multipart body is malformed: {exc}") from None
         finally:
-            for sink in self.files.values():
-                if not sink._handle.closed:
-                    sink._handle.close()
+            self.discard()
         missing = [f for f in self.FIELDS if f not in self.files]
         if missing:
             raise Unprocessable(
