@@ -34,6 +34,8 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/calls/{call_id}/peaks.json", None),
     ("GET", "/calls/{call_id}/recording-url", None),
     ("GET", "/calls/{call_id}/audit", None),
+    ("GET", "/calls/{call_id}", None),
+    ("POST", "/assistants/{assistant_id}/recording", {"enabled": "false"}),
 ]
 
 

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from msgspec import Struct
 
 from web.auth import Principal, api_principal
+from web.services import call_query
 from web.services import calls as svc
 from web.tenancy import get_call
 
@@ -46,6 +47,36 @@ class ApiCallsController(Controller):
             data.started_at,
         )
         return svc.call_to_dict(call, None, request.app.state.settings.secret_key)
+
+    @get("/")
+    async def list_calls(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        assistant: str | None = None,
+        status: str | None = None,
+        direction: str | None = None,
+        phone: str | None = None,
+        q: str | None = None,
+        recording: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        min_duration: str | None = None,
+        cursor: str | None = None,
+        limit: str | None = None,
+    ) -> dict[str, Any]:
+        """The org's calls, newest first, with the Call Logs filters; ``next_cursor`` pages on."""
+        # The parameters above document the query; they are parsed together, as the page does.
+        filters = call_query.parse_filters(request.query_params).or_raise()
+        page = await call_query.query_calls(
+            principal.org_id, filters, call_query.parse_limit(limit)
+        )
+        recs = await call_query.recordings_of(page.calls)
+        secret = request.app.state.settings.secret_key
+        return {
+            "items": [svc.call_to_dict(c, recs.get(c.id), secret) for c in page.calls],
+            "next_cursor": page.next_cursor,
+        }
 
     @post("/{call_id:str}/end", status_code=200)
     async def end_call(

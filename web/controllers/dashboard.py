@@ -1,16 +1,68 @@
-"""Dashboard pages: Call Logs, Call Detail, Assistants."""
+"""Dashboard pages: Call Logs (list and detail panel) and Assistants (recording switch)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.response import Template
 
 from web.auth import Principal, dashboard_principal
-from web.models import Call
-from web.rendering import render
+from web.errors import InvalidInput, PermissionDenied
+from web.models import Assistant, CallStatus, Direction
+from web.rendering import is_htmx, render
+from web.services import assistants as assistants_svc
+from web.services.call_query import (
+    CallFilters,
+    load_detail,
+    parse_filters,
+    query_calls,
+)
+from web.services.playback import player_context
+from web.tenancy import get_assistant
+
+# Shown next to a bad filter value; the keys are the query parameters.
+FILTER_LABELS = {
+    "assistant": "Assistant",
+    "status": "Status",
+    "direction": "Direction",
+    "phone": "Phone number",
+    "q": "Search",
+    "recording": "Recording",
+    "date_from": "From date",
+    "date_to": "To date",
+    "min_duration": "Minimum duration",
+    "cursor": "Page",
+}
+
+
+def _list_query(filters: CallFilters) -> str:
+    """The list's own query string (filters and page), for links that must come back to it."""
+    return filters.query_string(cursor=filters.raw.get("cursor") or None)
+
+
+async def _list_context(request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
+    """What Call Logs shows for the filters in the request's query string."""
+    parsed = parse_filters(request.query_params)
+    f = parsed.filters
+    assistants = await assistants_svc.list_assistants(principal.org_id)
+    page = None if parsed.errors else await query_calls(principal.org_id, f)
+    return {
+        "principal": principal,
+        "nav": "calls",
+        "filters": f,
+        "errors": parsed.errors,
+        "labels": FILTER_LABELS,
+        "assistants": assistants,
+        "assistant_names": {a.id: a.name for a in assistants},
+        "statuses": [s.value for s in CallStatus],
+        "directions": [d.value for d in Direction],
+        "calls": page.calls if page else [],
+        "next_cursor": page.next_cursor if page else None,
+        "list_query": _list_query(f),
+        "partial": is_htmx(request),
+    }
 
 
 class DashboardController(Controller):
@@ -19,6 +71,75 @@ class DashboardController(Controller):
 
     @get("/calls")
     async def calls(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
-        calls = await Call.filter(org_id=principal.org_id).order_by("-started_at").limit(50)
-        ctx = {"calls": calls, "principal": principal, "nav": "calls"}
-        return render(request, "calls/index.html", "calls/_rows.html", ctx)
+        """Call Logs; with HX-Request only the rows. Bad filters: a message and status 400."""
+        ctx = await _list_context(request, principal)
+        status = 400 if ctx["errors"] else 200
+        resp = render(request, "calls/index.html", "calls/_rows.html", ctx, status_code=status)
+        # Page and fragment share a URL: caches must keep them apart.
+        resp.headers["Vary"] = "HX-Request"
+        return resp
+
+    @get("/calls/{call_id:str}")
+    async def call_detail(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> Template:
+        """The Call Detail panel; without HX-Request the list with the panel open."""
+        detail = await load_detail(principal.org_id, call_id)
+        secret = request.app.state.settings.secret_key
+        ctx: dict[str, Any] = {
+            "principal": principal,
+            "call": detail.call,
+            "assistant": detail.assistant,
+            "recording": detail.recording,
+            "messages": detail.messages,
+            "analysis": detail.analysis,
+            "player": player_context(secret, detail.call, detail.recording),
+        }
+        if is_htmx(request):
+            ctx["list_query"] = _list_query(parse_filters(request.query_params).filters)
+        else:
+            ctx.update(await _list_context(request, principal))
+            ctx["partial"] = False
+        resp = render(request, "calls/detail.html", "calls/_detail.html", ctx)
+        resp.headers["Vary"] = "HX-Request"
+        return resp
+
+    @get("/assistants")
+    async def assistants(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Every assistant of the org with its recording switch (admins may flip it)."""
+        items = await assistants_svc.list_assistants(principal.org_id)
+        ctx = {
+            "principal": principal,
+            "nav": "assistants",
+            "assistants": items,
+            "changed": None,
+            "partial": False,
+        }
+        return render(request, "assistants/index.html", "assistants/_list.html", ctx)
+
+    @post("/assistants/{assistant_id:str}/recording", status_code=200)
+    async def set_recording(
+        self, request: Request[Any, Any, Any], principal: Principal, assistant_id: str
+    ) -> Template:
+        """Turn recording on or off (``enabled=true|false``); answers the updated row."""
+        # Looked up first: another org's assistant is "not found" for everyone alike.
+        await get_assistant(principal.org_id, assistant_id)
+        if not principal.is_admin:
+            raise PermissionDenied("Only admins can turn recording on or off.")
+        form = await request.form()
+        raw = str(form.get("enabled", "")).strip().lower()
+        if raw not in {"true", "false"}:
+            raise InvalidInput("enabled must be true or false.")
+        assistant: Assistant = await assistants_svc.update_assistant(
+            principal.org_id, assistant_id, recording_enabled=raw == "true"
+        )
+        items = await assistants_svc.list_assistants(principal.org_id)
+        ctx = {
+            "principal": principal,
+            "nav": "assistants",
+            "assistants": items,
+            "assistant": assistant,
+            "changed": assistant,
+            "partial": is_htmx(request),
+        }
+        return render(request, "assistants/index.html", "assistants/_row.html", ctx)

@@ -23,8 +23,9 @@ from urllib.parse import urlencode
 from tortoise import connections
 
 from web.errors import InvalidInput
-from web.models import Call, CallStatus, Direction
+from web.models import Analysis, Assistant, Call, CallStatus, Direction, Message, Recording
 from web.services import search
+from web.tenancy import get_call
 
 FILTER_NAMES = (
     "assistant",
@@ -194,6 +195,19 @@ def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
     return ParsedFilters(CallFilters(raw=raw, **kw), errors)
 
 
+def parse_limit(raw: str | None) -> int:
+    """A page size from the query string: 1 to 200, 50 when absent."""
+    if not raw:
+        return PAGE_SIZE
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class CallPage:
     """One page of calls and the cursor of the next one (None on the last page)."""
@@ -296,3 +310,33 @@ async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE)
 def without_cursor(f: CallFilters) -> CallFilters:
     """The same filters from the first page."""
     return replace(f, cursor=None, raw={**f.raw, "cursor": ""})
+
+
+@dataclass(frozen=True, slots=True)
+class CallDetail:
+    """Everything the Call Detail panel shows about one call."""
+
+    call: Call
+    assistant: Assistant
+    recording: Recording | None
+    messages: list[Message]
+    analysis: Analysis | None
+
+
+async def load_detail(org_id: uuid.UUID, call_id: str | uuid.UUID) -> CallDetail:
+    """The org's call with its recording, transcript turns and analysis; NotFound otherwise."""
+    call = await get_call(org_id, call_id)
+    assistant = await Assistant.get(id=call.assistant_id)  # type: ignore[attr-defined]
+    return CallDetail(
+        call=call,
+        assistant=assistant,
+        recording=await Recording.get_or_none(call_id=call.id),
+        messages=await Message.filter(call_id=call.id).order_by("seq"),
+        analysis=await Analysis.get_or_none(call_id=call.id),
+    )
+
+
+async def recordings_of(calls: list[Call]) -> dict[uuid.UUID, Recording]:
+    """The recording rows of ``calls`` (one query), by call id."""
+    rows = await Recording.filter(call_id__in=[c.id for c in calls])
+    return {r.call_id: r for r in rows}  # type: ignore[attr-defined]
