@@ -1,0 +1,248 @@
+"""Nothing is lost: real faults (kill -9, storage down, dropped parts) and the worker's recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import MotoServer, Tenant, create_bucket, make_tenant
+from tests.ingest.conftest import Live, Voice, call_frames, frames, read_object, stereo_start
+from web import recovery
+from web.models import Recording, RecordingStatus
+from web.services import recordings as recs
+from web.settings import Settings
+
+STOP = {"event": "stop"}
+
+
+async def _new_call(base: str, tenant: Tenant) -> str:
+    async with httpx.AsyncClient(base_url=base, headers=tenant.api()) as http:
+        asst = await http.post(
+            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": True}
+        )
+        call = await http.post(
+            "/api/v1/calls",
+            json={
+                "assistant_id": asst.json()["id"],
+                "direction": "inbound",
+                "from_number": "+1 415 555 0101",
+                "to_number": "+1 415 555 0100",
+            },
+        )
+        assert call.status_code == 201, call.text
+        return str(call.json()["id"])
+
+
+async def _wait(call_id: str, status: str, within: float) -> Recording:
+    for _ in range(int(within / 0.1)):
+        rec = await Recording.get_or_none(call_id=call_id)
+        if rec is not None and rec.status == status:
+            return rec
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"recording of {call_id} is {rec.status if rec else None}, not {status}")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else -1
+
+
+async def _settled(path: Path, within: float = 30) -> int:
+    """Wait until a growing file has stopped growing for a second; its size."""
+    last, stable = -1, 0
+    for _ in range(int(within / 0.2)):
+        size = _size(path)
+        stable = stable + 1 if size == last and size > 0 else 0
+        if stable >= 5:
+            return size
+        last = size
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{path} kept changing")
+
+
+@pytest.mark.slow
+async def test_kill9_mid_call_then_restart_recovers_from_spool(
+    env: dict[str, str], db: None, server_factory: Any, voices: tuple[Voice, Voice], db_backend: str
+) -> None:
+    tenant = await make_tenant("Org A")
+    server_env = {**env, "TALKTURO_EMBEDDED_WORKER": "1"}
+    server = server_factory(server_env)
+    call_id = await _new_call(server.url, tenant)
+    caller, _ = voices
+    wire = caller.mulaw8k * (20 * 8000 // len(caller.mulaw8k) + 1)
+    wire = wire[: 20 * 8000]  # 20 s of caller speech
+    spool = Path(env["TALKTURO_DATA_DIR"]) / "spool" / "calls" / f"{call_id}.mp3"
+    ws_url = server.url.replace("http://", "ws://") + f"/api/v1/calls/{call_id}/media"
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps(stereo_start(tenant.admin_key)))
+        for m in frames("inbound", wire, 8000, 1):
+            await ws.send(json.dumps(m))
+        await _settled(spool)
+        rec = await Recording.get(call_id=call_id)
+        assert rec.status == RecordingStatus.RECORDING
+        server.kill9()
+    assert (await Recording.get(call_id=call_id)).status == RecordingStatus.RECORDING
+
+    # The restarted server's worker pass at start-up finalizes it from the spool.
+    server_factory(server_env)
+    rec = await _wait(call_id, "available", within=60)
+    assert 20000 - 1000 <= (rec.duration_ms or 0) <= 20000 + 300
+    stored = (Path(env["TALKTURO_DATA_DIR"]) / "recordings" / rec.storage_key).read_bytes()
+    assert len(stored) == rec.size_bytes
+    assert hashlib.sha256(stored).hexdigest() == rec.sha256
+    assert not spool.exists()
+
+
+@pytest.mark.slow
+async def test_storage_down_at_hangup_then_back(
+    env: dict[str, str],
+    db: None,
+    server_factory: Any,
+    moto_server_private: MotoServer,
+    voices: tuple[Voice, Voice],
+) -> None:
+    moto = moto_server_private
+    bucket = create_bucket(moto.endpoint)
+    server_env = {
+        **env,
+        "TALKTURO_EMBEDDED_WORKER": "1",
+        "TALKTURO_STORAGE_URL": f"s3://{bucket}/rec",
+        "TALKTURO_S3_ENDPOINT_URL": moto.endpoint,
+    }
+    tenant = await make_tenant("Org A")
+    server = server_factory(server_env)
+    call_id = await _new_call(server.url, tenant)
+    ws_url = server.url.replace("http://", "ws://") + f"/api/v1/calls/{call_id}/media"
+    async with websockets.connect(ws_url) as ws:
+        await ws.send(json.dumps(stereo_start(tenant.admin_key)))
+        for m in call_frames(voices):
+            await ws.send(json.dumps(m))
+        moto.stop()
+        await ws.send(json.dumps(STOP))
+        await ws.wait_closed()
+        assert ws.close_code == 1000
+    rec = await _wait(call_id, "processing", within=30)
+    assert rec.last_error
+    assert rec.next_attempt_at is not None
+
+    moto.start()
+    create_bucket(moto.endpoint, bucket)
+    rec = await _wait(call_id, "available", within=90)
+    assert rec.upload_attempts >= 1
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    body = s3.get_object(Bucket=bucket, Key=f"rec/{rec.storage_key}")["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == rec.sha256
+    assert len(body) == rec.size_bytes
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    del server
+
+
+async def test_parts_upload_while_the_call_runs(
+    live: Live, voices: tuple[Voice, Voice], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Local storage takes parts of any size: small parts make a short call multipart.
+    monkeypatch.setattr(recs, "PART_SIZE", 4096)
+    call_id = await _new_call(live.http, live.tenant)
+    seen_upload: set[str] = set()
+    async with websockets.connect(live.ws(call_id)) as ws:
+        await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
+        for i, m in enumerate(call_frames(voices) * 2):
+            m = {**m, "media": {**m["media"], "timestamp": str(i * 10)}}
+            await ws.send(json.dumps(m))
+            if i % 100 == 99:
+                await asyncio.sleep(0.05)
+                rec = await Recording.get(call_id=call_id)
+                if rec.multipart_upload_id:
+                    seen_upload.add(rec.multipart_upload_id)
+        await ws.send(json.dumps(STOP))
+        await ws.wait_closed()
+    assert seen_upload, "parts were uploaded during the call"
+    rec = await Recording.get(call_id=call_id)
+    assert rec.status == RecordingStatus.AVAILABLE
+    assert rec.multipart_upload_id is None
+    stored = await read_object(live.app, rec, rec.storage_key)
+    assert hashlib.sha256(stored).hexdigest() == rec.sha256
+    assert await live.app.state.storages.platform().list_multipart_uploads() == []
+
+
+async def test_orphaned_multipart_uploads_are_aborted(live: Live) -> None:
+    storage = live.app.state.storages.platform()
+    call_id = await _new_call(live.http, live.tenant)
+    owned_key = "owned/2024/01/a.mp3"
+    orphan = await storage.start_multipart("orphan/2024/01/b.mp3", "audio/mpeg")
+    await storage.upload_part("orphan/2024/01/b.mp3", orphan, 1, b"x" * 100)
+    owned = await storage.start_multipart(owned_key, "audio/mpeg")
+    from web.models import Call
+
+    call = await Call.get(id=call_id)
+    rec = await recs.new_row(
+        live.settings, live.app.state.storages, call, RecordingStatus.RECORDING, Path("/nope")
+    )
+    await Recording.filter(id=rec.id).update(storage_key=owned_key, multipart_upload_id=owned)
+    aborted = await recovery.cleanup_multipart(live.app.state, force=True)
+    assert aborted == 1
+    assert await storage.list_multipart_uploads() == [(owned_key, owned)]
+    # Once the row is done, its leftover upload goes too.
+    await Recording.filter(id=rec.id).update(status=RecordingStatus.AVAILABLE)
+    assert await recovery.cleanup_multipart(live.app.state, force=True) == 1
+    assert await storage.list_multipart_uploads() == []
+
+
+async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
+    live: Live, voices: tuple[Voice, Voice]
+) -> None:
+    settings: Settings = live.settings
+    me = recs.identity(settings)
+    call_id = await _new_call(live.http, live.tenant)
+    from web.models import Call
+
+    call = await Call.get(id=call_id)
+    spool, _ = recs.spool_paths(settings, call.id)
+    # A spool as a killed process leaves it: whole frames, then half a frame.
+    async with websockets.connect(live.ws(call_id)) as ws:
+        await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
+        for m in call_frames(voices):
+            await ws.send(json.dumps(m))
+        await ws.send(json.dumps(STOP))
+        await ws.wait_closed()
+    good = await Recording.get(call_id=call_id)
+    mp3 = await read_object(live.app, good, good.storage_key)
+    await Recording.filter(id=good.id).delete()
+    spool.write_bytes(mp3 + mp3[100:400])
+    rec = await recs.new_row(
+        settings, live.app.state.storages, call, RecordingStatus.RECORDING, spool
+    )
+    # Claimed by a process of this host that no longer exists.
+    dead = f"{me.node}|999999|dead"
+    await Recording.filter(id=rec.id).update(claimed_by=dead)
+    assert await recovery.recover_streams(live.app.state) == 1
+    rec = await Recording.get(id=rec.id)
+    assert rec.status == RecordingStatus.AVAILABLE
+    assert rec.sha256 == good.sha256
+
+    other = await _new_call(live.http, live.tenant)
+    lost = await recs.new_row(
+        settings,
+        live.app.state.storages,
+        await Call.get(id=other),
+        RecordingStatus.RECORDING,
+        settings.spool_dir / "calls" / "gone.mp3",
+    )
+    await Recording.filter(id=lost.id).update(claimed_by=dead)
+    assert await recovery.recover_streams(live.app.state) == 1
+    lost = await Recording.get(id=lost.id)
+    assert lost.status == RecordingStatus.FAILED
+    assert "gone" in lost.last_error
