@@ -1,0 +1,249 @@
+"""Live load: how many concurrent real-time calls one server process keeps up with.
+
+One ``talkturo serve`` process (SQLite, local storage) on loopback; a separate load-generator
+process opens N media streams and sends both legs of a call (caller mu-law 8 kHz, assistant
+L16 24 kHz, espeak-ng speech) as 20 ms Twilio frames at real-time pace, then ``stop``.
+A level passes when every frame went out less than 1 s behind its schedule, every stream
+closed normally within 1 s of its ``stop``, and every recording is ``available`` with the
+full duration. N grows until a level fails; prints the largest N that passed (target >= 100).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+LEVELS = (25, 50, 100, 150, 200, 300)
+
+
+def _frames(seconds: int) -> list[tuple[str, str]]:
+    from bench._common import make_call
+
+    caller, assistant, _ = make_call(max(seconds, 10))
+    out = []
+    for k in range(seconds * 50):
+        msgs = []
+        for track, data, step in (("inbound", caller, 160), ("outbound", assistant, 960)):
+            payload = base64.b64encode(data[k * step : (k + 1) * step]).decode()
+            media = {"track": track, "timestamp": str(k * 20), "payload": payload}
+            msgs.append(json.dumps({"event": "media", "media": media}))
+        out.append((msgs[0], msgs[1]))
+    return out
+
+
+START = {
+    "event": "start",
+    "start": {
+        "mediaFormats": {
+            "inbound": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "outbound": {"encoding": "audio/x-l16", "sampleRate": 24000, "channels": 1},
+        },
+        "customParameters": {},
+    },
+}
+
+
+async def _generate(url: str, key: str, calls: list[str], seconds: int) -> dict[str, float]:
+    import websockets
+
+    frames = _frames(seconds)
+    start = json.dumps({**START, "start": {**START["start"], "customParameters": {"token": key}}})
+    worst = 0.0
+    drain = 0.0
+    bad = 0
+
+    async def one(call_id: str, offset: float) -> None:
+        nonlocal worst, drain, bad
+        await asyncio.sleep(offset)
+        async with websockets.connect(f"{url}/api/v1/calls/{call_id}/media") as ws:
+            await ws.send(start)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for k, (inbound, outbound) in enumerate(frames):
+                due = t0 + k * 0.02
+                now = loop.time()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                await ws.send(inbound)
+                await ws.send(outbound)
+                worst = max(worst, loop.time() - due)
+            sent = loop.time()
+            await ws.send(json.dumps({"event": "stop"}))
+            await ws.wait_closed()
+            drain = max(drain, loop.time() - sent)
+            if ws.close_code != 1000:
+                bad += 1
+
+    n = len(calls)
+    # Calls start spread over one frame period, as real calls do not all tick together.
+    await asyncio.gather(*(one(c, 0.02 * i / n) for i, c in enumerate(calls)))
+    return {"max_send_lag_s": worst, "max_stop_to_close_s": drain, "bad_closes": bad}
+
+
+def generator_main(args: argparse.Namespace) -> int:
+    calls = Path(args.calls_file).read_text().split()
+    result = asyncio.run(_generate(args.url, args.key, calls, args.seconds))
+    print(json.dumps(result))
+    return 0
+
+
+async def _setup(settings: object) -> tuple[str, str]:
+    from web.db import close_db, migrate, open_db
+    from web.models import Plan
+    from web.services.accounts import create_api_key, create_org
+    from web.services.assistants import create_assistant
+
+    await migrate(settings.database)  # type: ignore[attr-defined]
+    await open_db(settings.database)  # type: ignore[attr-defined]
+    org = await create_org("Load", Plan.PRO)
+    _, key = await create_api_key(org, "load")
+    asst = await create_assistant(org.id, "Ava", True)
+    await close_db()
+    return key, str(asst.id)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    import socket
+
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not listen")
+
+
+def run_level(base: str, key: str, asst: str, n: int, seconds: int, work: Path) -> tuple[bool, str]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
+        calls = []
+        for _ in range(n):
+            r = http.post(
+                "/api/v1/calls",
+                json={
+                    "assistant_id": asst,
+                    "direction": "inbound",
+                    "from_number": "+14155550100",
+                    "to_number": "+14155550101",
+                },
+            )
+            r.raise_for_status()
+            calls.append(r.json()["id"])
+        calls_file = work / f"calls-{n}.txt"
+        calls_file.write_text("\n".join(calls))
+        gen = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--generate",
+                "--url",
+                base.replace("http://", "ws://"),
+                "--key",
+                key,
+                "--calls-file",
+                str(calls_file),
+                "--seconds",
+                str(seconds),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=seconds * 10 + 120,
+        )
+        if gen.returncode != 0:
+            return False, f"generator failed: {gen.stderr[-500:]}"
+        stats = json.loads(gen.stdout.strip().splitlines()[-1])
+        short = 0
+        for call_id in calls:
+            rec = http.get(f"/api/v1/calls/{call_id}").json()["recording"]
+            if not rec or rec["status"] != "available" or rec["duration_ms"] < seconds * 1000 - 100:
+                short += 1
+    ok = (
+        stats["max_send_lag_s"] < 1.0
+        and stats["max_stop_to_close_s"] < 1.0
+        and stats["bad_closes"] == 0
+        and short == 0
+    )
+    detail = (
+        f"max send lag {stats['max_send_lag_s'] * 1000:.0f} ms, "
+        f"max stop->close {stats['max_stop_to_close_s'] * 1000:.0f} ms, "
+        f"bad closes {stats['bad_closes']}, incomplete recordings {short}"
+    )
+    return ok, detail
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url")
+    parser.add_argument("--key")
+    parser.add_argument("--calls-file")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    args = parser.parse_args()
+    if args.generate:
+        return generator_main(args)
+
+    from bench._common import progress, verdict
+    from web.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {
+            "TALKTURO_DATA_DIR": str(work / "data"),
+            "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789",
+            "TALKTURO_EMBEDDED_WORKER": "0",
+        }
+        settings = load_settings(env)
+        key, asst = asyncio.run(_setup(settings))
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        log = (work / "server.log").open("wb")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "web", "serve", "--port", str(port)],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        best = 0
+        try:
+            _wait_port(port, server)
+            base = f"http://127.0.0.1:{port}"
+            for n in (int(x) for x in args.levels.split(",")):
+                progress(f"{n} concurrent calls x {args.seconds} s at real-time pace ...")
+                ok, detail = run_level(base, key, asst, n, args.seconds, work)
+                progress(f"  {'ok' if ok else 'FAILED'}: {detail}")
+                print(f"N={n}: {'kept up' if ok else 'fell behind'} ({detail})")
+                if not ok:
+                    break
+                best = n
+        finally:
+            server.terminate()
+            server.wait(30)
+            log.close()
+    print(f"largest N kept up with: {best}")
+    return 0 if verdict("concurrent real-time calls", best, 100, at_most=False) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
