@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from litestar import Litestar, MediaType, Request, Response
+from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.exceptions import HTTPException
@@ -167,6 +168,12 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
             session.middleware,
         ],
         csrf_config=csrf,
+        # Pages, fragments, CSS and JS go gzipped; never MP3 (Range) nor peaks (stored gzipped).
+        compression_config=CompressionConfig(
+            backend="gzip",
+            gzip_compress_level=6,
+            exclude=[r"\.mp3$", r"/peaks\.json$", r"^/api/v1/calls/[^/]+/recording$", r"/media$"],
+        ),
         template_config=templates,
         plugins=[HTMXPlugin()],
         exception_handlers={
