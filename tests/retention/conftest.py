@@ -1,0 +1,117 @@
+"""Retention fixtures: the platform bucket and orgs' own buckets on a real moto_server.
+
+``seed_recording`` makes a call started in the past and publishes its recording through the
+real recordings service (spool → storage → ``available`` with its ``purge_at``), so every
+stored object is real and lands in the bucket its org points at.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MotoServer, create_bucket, make_env
+from tests.playback.conftest import SpeechRecording, make_speech_recording
+from web.models import Assistant, Call, CallStatus, Direction, Org, Recording, RecordingStatus
+from web.security import encrypt_secret
+from web.services import recordings as recs
+from web.settings import Settings
+from web.storage import Storages
+
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
+    """One real two-voice recording for the whole session (espeak-ng, sox, the audio engine)."""
+    return make_speech_recording(tmp_path_factory.mktemp("retention-speech"))
+
+
+@pytest.fixture
+def platform_bucket(moto_server: MotoServer) -> str:
+    """The platform's bucket for this test."""
+    return create_bucket(moto_server.endpoint)
+
+
+@pytest.fixture
+def env(
+    tmp_path: Path, db_url: str, moto_server: MotoServer, platform_bucket: str
+) -> dict[str, str]:
+    """The app's environment: the platform storage is an S3 bucket on moto_server."""
+    return make_env(
+        tmp_path / "data",
+        db_url,
+        TALKTURO_STORAGE_URL=f"s3://{platform_bucket}/platform",
+        TALKTURO_S3_ENDPOINT_URL=moto_server.endpoint,
+    )
+
+
+async def give_own_bucket(org: Org, endpoint: str, bucket: str, prefix: str = "own") -> None:
+    """Point ``org``'s new recordings at its own bucket (as a saved Storage form would)."""
+    org.bucket_name = bucket
+    org.bucket_prefix = prefix
+    org.bucket_region = "us-east-1"
+    org.bucket_endpoint_url = endpoint
+    org.bucket_access_key_id = "testing"
+    org.bucket_secret_encrypted = encrypt_secret(TEST_SECRET, "testing")
+    await org.save()
+
+
+async def seed_recording(
+    settings: Settings,
+    storages: Storages,
+    org: Org,
+    speech: SpeechRecording,
+    started_at: datetime,
+    workdir: Path,
+    **rec_fields: Any,
+) -> tuple[Call, Recording]:
+    """A completed call of ``org`` started at ``started_at``, its recording published for real."""
+    assistant = await Assistant.filter(org_id=org.id).first()
+    if assistant is None:
+        assistant = await Assistant.create(org=org, name="Support bot")
+    call = await Call.create(
+        org=org,
+        assistant=assistant,
+        direction=Direction.INBOUND,
+        from_number="+14155550101",
+        to_number="+14155550100",
+        from_digits="14155550101",
+        to_digits="14155550100",
+        status=CallStatus.COMPLETED,
+        started_at=started_at,
+        ended_at=started_at,
+        duration_ms=speech.duration_ms,
+        recording_enabled=True,
+    )
+    spool = workdir / f"{uuid.uuid4().hex}.mp3"
+    spool.write_bytes(speech.mp3)
+    rec = await recs.new_row(settings, storages, call, RecordingStatus.PROCESSING, spool)
+    done = recs.Finished(
+        spool, speech.peaks_json, speech.duration_ms, len(speech.mp3), speech.sha256
+    )
+    assert await recs.publish(settings, storages, rec, done)
+    if rec_fields:
+        await Recording.filter(id=rec.id).update(**rec_fields)
+    return call, await Recording.get(id=rec.id)
+
+
+def s3_keys(endpoint: str, bucket: str) -> set[str]:
+    """Every object key in ``bucket``, read over plain HTTP (no code of ours involved)."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.update(str(o["Key"]) for o in page.get("Contents", []))
+    return keys
