@@ -29,11 +29,13 @@ from web.controllers.api_calls import ApiCallsController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
 from web.controllers.ingest import IngestController, media_stream, put_recording
+from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
 from web.db import close_db, open_db
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
+from web.observability import RequestLogMiddleware
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
 from web.settings import Settings
@@ -43,6 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("talkturo")
 
 # Every route handler of the service. One list, so nothing is registered elsewhere.
+# Paths for programs, not people: errors are JSON and a missing login is a 401, not a redirect.
+MACHINE_PATHS = ("/api/", "/metrics")
+
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     DashboardController,
@@ -53,13 +58,14 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     PlaybackController,
     ApiPlaybackController,
     PwaController,
+    OpsController,
     # Last: after any controller serving the same path (see put_recording).
     put_recording,
 ]
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api/") or (
+    return request.url.path.startswith(MACHINE_PATHS) or (
         "text/html" not in request.headers.get("accept", "")
         and request.headers.get("hx-request") != "true"
     )
@@ -94,7 +100,7 @@ def _login_redirect(request: Request[Any, Any, Any]) -> Response[Any]:
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     """Map the domain's exceptions to HTTP, once."""
-    if isinstance(exc, NotAuthenticated) and not request.url.path.startswith("/api/"):
+    if isinstance(exc, NotAuthenticated) and not request.url.path.startswith(MACHINE_PATHS):
         return _login_redirect(request)
     headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
     if isinstance(exc, NotAuthenticated):
@@ -163,6 +169,7 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
         route_handlers=[*ROUTE_HANDLERS, static],
         lifespan=[lifespan],
         middleware=[
+            DefineMiddleware(RequestLogMiddleware),
             DefineMiddleware(SecureCookiesMiddleware),
             DefineMiddleware(SameOriginMiddleware),
             session.middleware,
@@ -185,6 +192,8 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
             title="Talkturo Recordings API", version="1.0.0", path="/schema"
         ),
         debug=False,
+        # Logging is configured once by the process (web.observability), not per app.
+        logging_config=None,
     )
     app.state.settings = settings
     return app

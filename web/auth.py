@@ -12,6 +12,7 @@ from litestar.connection import ASGIConnection
 
 from web.errors import NotAuthenticated, PermissionDenied
 from web.models import ApiKey, Role, User
+from web.observability import note
 from web.security import hash_api_key
 
 SESSION_USER_KEY = "uid"
@@ -67,6 +68,7 @@ async def dashboard_principal(request: Request[Any, Any, Any]) -> Principal:
     principal = await session_principal(request)
     if principal is None:
         raise NotAuthenticated("Please sign in.")
+    note(org_id=str(principal.org_id))
     return principal
 
 
@@ -97,4 +99,5 @@ async def api_principal(request: Request[Any, Any, Any]) -> Principal:
     principal = await key_principal(request.headers.get("authorization"))
     if principal is None:
         raise NotAuthenticated("A valid API key is required: Authorization: Bearer <key>.")
+    note(org_id=str(principal.org_id))
     return principal

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from web.db import close_db, migrate, open_db
 from web.errors import DomainError
+from web.observability import configure_logging
 from web.settings import Settings, SettingsError, load_settings
+from web.startup import validate
 
 
 class UsageError(Exception):
@@ -121,8 +122,7 @@ def _serve(settings: Settings, demo: bool) -> None:
     from web.services.demo import seed_demo_if_empty
 
     async def prepare() -> None:
-        await migrate(settings.database)
-        await close_db()
+        await validate(settings, apply_migrations=True)
         if demo:
             await open_db(settings.database)
             try:
@@ -139,6 +139,8 @@ def _serve(settings: Settings, demo: bool) -> None:
         port=settings.server.port,
         proxy_headers=True,
         log_level="info",
+        access_log=False,
+        log_config=None,
         ws_max_size=1 << 20,
     )
 
@@ -146,6 +148,7 @@ def _serve(settings: Settings, demo: bool) -> None:
 def _worker(settings: Settings) -> None:
     from web.runtime import run_worker_process
 
+    asyncio.run(validate(settings, apply_migrations=False))
     asyncio.run(run_worker_process(settings))
 
 
@@ -211,6 +214,5 @@ def _with_server(settings: Settings, **changes: Any) -> Settings:
 
 def main() -> None:
     """Console-script entry point."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    configure_logging()
     sys.exit(run())

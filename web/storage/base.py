@@ -40,6 +40,10 @@ class Storage(Protocol):
 
     bucket: str
 
+    async def probe(self) -> None:
+        """Raise StorageUnavailable unless this storage is reachable and usable."""
+        ...
+
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """Store the file at ``path`` under ``key`` (streamed, never whole in memory)."""
         ...

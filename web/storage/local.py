@@ -14,7 +14,13 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from web.storage.base import CHUNK_SIZE, ObjectInfo, ObjectNotFound, check_key
+from web.storage.base import (
+    CHUNK_SIZE,
+    ObjectInfo,
+    ObjectNotFound,
+    StorageUnavailable,
+    check_key,
+)
 
 _MULTIPART_DIR = ".multipart"
 _TYPES = {".mp3": "audio/mpeg", ".json": "application/json", ".dat": "application/octet-stream"}
@@ -59,6 +65,11 @@ class LocalStorage:
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
+
+    async def probe(self) -> None:
+        """Raise StorageUnavailable unless the directory exists and is writable."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"directory {self.root} is missing or not writable")
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """Copy the file in atomically."""

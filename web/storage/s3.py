@@ -78,6 +78,17 @@ class S3Storage:
         finally:
             body.close()
 
+    async def probe(self) -> None:
+        """Raise StorageUnavailable unless the bucket exists and answers."""
+        try:
+            await self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) in _MISSING or _code(exc) == "NoSuchBucket":
+                raise StorageUnavailable(f"bucket {self.bucket!r} does not exist") from None
+            raise _translate(exc, "") from None
+        except _FAILURES as exc:
+            raise _translate(exc, "") from None
+
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """One PUT of ``data``."""
         try:

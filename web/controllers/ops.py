@@ -1,0 +1,42 @@
+"""Operations: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from web.auth import key_principal
+from web.errors import NotAuthenticated, PermissionDenied
+from web.observability import RECORDINGS
+from web.services.health import readiness, recordings_by_status
+
+
+class OpsController(Controller):
+    include_in_schema = False
+
+    @get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        """The process is alive (no dependency is checked)."""
+        return {"status": "ok"}
+
+    @get("/readyz")
+    async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        """Database and storage reachable, migrations applied; 503 naming what is not."""
+        problems = await readiness(request.app.state.storages)
+        if problems:
+            return Response({"status": "unavailable", "problems": problems}, status_code=503)
+        return Response({"status": "ready"}, status_code=200)
+
+    @get("/metrics")
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Prometheus text format; needs an admin API key (metrics describe every org)."""
+        principal = await key_principal(request.headers.get("authorization"))
+        if principal is None:
+            raise NotAuthenticated("Metrics need an admin API key: Authorization: Bearer <key>.")
+        if not principal.is_admin:
+            raise PermissionDenied("Metrics need an admin API key.")
+        for status, n in (await recordings_by_status()).items():
+            RECORDINGS.labels(status).set(n)
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
