@@ -11,6 +11,7 @@
   var STEP_S = 5;
   var DEAD_AIR_S = 3;
   var OVERLAP_MIN_S = 0.3;
+  var HOLD_S = 0.25;
   var COLORS = {
     background: "#1e1b2e",
     caller: "#ffffff",
@@ -52,9 +53,17 @@
     var marks = [];
     var overlapStart = -1;
     var silenceStart = -1;
-    function active(idx, ch) {
-      return Math.max(Math.abs(d[idx * 4 + ch * 2]), Math.abs(d[idx * 4 + ch * 2 + 1])) > threshold;
+    // A side counts as talking through the short gaps between words (held for HOLD_S).
+    var hold = Math.max(0, Math.round(HOLD_S / secPer));
+    var talking = [new Uint8Array(n), new Uint8Array(n)];
+    for (var ch = 0; ch < 2; ch++) {
+      var last = -Infinity;
+      for (var j = 0; j < n; j++) {
+        if (Math.max(Math.abs(d[j * 4 + ch * 2]), Math.abs(d[j * 4 + ch * 2 + 1])) > threshold) last = j;
+        talking[ch][j] = j - last <= hold ? 1 : 0;
+      }
     }
+    function active(idx, ch) { return talking[ch][idx] === 1; }
     function close(kind, start, end) {
       var dur = (end - start) * secPer;
       if ((kind === "overlap" && dur >= OVERLAP_MIN_S) || (kind === "silence" && dur > DEAD_AIR_S)) {
@@ -583,15 +592,20 @@
     });
   }
 
+  // HTMX warns before it removes an element; tear down only players that really left the page.
   function teardown(scope) {
-    instances = instances.filter(function (p) {
-      if (scope === p.root || (scope.contains && scope.contains(p.root))) {
+    var doomed = instances.filter(function (p) {
+      return scope === p.root || (scope.contains && scope.contains(p.root));
+    });
+    if (!doomed.length) return;
+    setTimeout(function () {
+      doomed.forEach(function (p) {
+        if (p.root.isConnected || p.destroyed) return;
         p.destroy();
         p.root._talkturoPlayer = null;
-        return false;
-      }
-      return true;
-    });
+        instances = instances.filter(function (x) { return x !== p; });
+      });
+    }, 0);
   }
 
   document.addEventListener("DOMContentLoaded", function () { setup(document); });

@@ -1,0 +1,297 @@
+"""The player in real Chromium: waveform from peaks, play, seek, speed, keyboard, solo,
+download, and the PWA shell offline. Against a real ``talkturo serve`` and real speech."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
+from tests.playback.conftest import SpeechRecording, make_speech_recording
+from web.db import close_db, open_db
+from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
+from web.settings import DatabaseSettings
+from web.storage import LocalStorage, recording_key
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+@dataclass
+class Seeded:
+    url: str
+    call_id: str
+    email: str
+    speech: SpeechRecording
+
+
+async def _seed(db_url: str, root: Path, speech: SpeechRecording) -> tuple[str, str]:
+    await open_db(DatabaseSettings(db_url))
+    try:
+        tenant = await make_tenant("Org Browser")
+        assistant = await Assistant.create(org=tenant.org, name="Support bot")
+        now = datetime.now(UTC)
+        call = await Call.create(
+            org=tenant.org,
+            assistant=assistant,
+            direction=Direction.INBOUND,
+            from_number="+1 415 555 0101",
+            to_number="+1 415 555 0100",
+            from_digits="14155550101",
+            to_digits="14155550100",
+            status=CallStatus.COMPLETED,
+            started_at=now,
+            ended_at=now,
+            duration_ms=speech.duration_ms,
+            recording_enabled=True,
+            has_recording=True,
+        )
+        storage = LocalStorage(root)
+        key = recording_key(tenant.org.id, now, call.id, "mp3")
+        peaks_key = recording_key(tenant.org.id, now, call.id, "peaks.json")
+        await storage.put_bytes(key, speech.mp3, "audio/mpeg")
+        await storage.put_bytes(peaks_key, speech.peaks_json, "application/json")
+        await Recording.create(
+            call=call,
+            org=tenant.org,
+            status=RecordingStatus.AVAILABLE,
+            storage_key=key,
+            peaks_key=peaks_key,
+            sha256=speech.sha256,
+            size_bytes=len(speech.mp3),
+            duration_ms=speech.duration_ms,
+            available_at=now,
+        )
+        return str(call.id), tenant.admin.email
+    finally:
+        await close_db()
+
+
+@pytest.fixture(scope="module")
+def browser_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
+    """Real speech for the browser tests."""
+    return make_speech_recording(tmp_path_factory.mktemp("browser-speech"))
+
+
+@pytest.fixture
+def seeded(
+    tmp_path: Path, db_url: str, server_factory: Any, browser_speech: SpeechRecording
+) -> Seeded:
+    """A running server with one call whose recording is stored on local storage."""
+    data = tmp_path / "data"
+    call_id, email = in_thread(_seed(db_url, data / "recordings", browser_speech))
+    server = server_factory(make_env(data, db_url))
+    return Seeded(server.url, call_id, email, browser_speech)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium (the system's)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open_panel(browser: Any, s: Seeded, **context_args: Any) -> tuple[Any, Any, list[str]]:
+    context = browser.new_context(**context_args)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{s.url}/login")
+    page.fill("input[name=email]", s.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/calls**")
+    requests.clear()
+    page.goto(f"{s.url}/calls/{s.call_id}")
+    page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
+    return context, page, requests
+
+
+def _pixels(page: Any) -> dict[str, int]:
+    return page.evaluate(
+        """() => {
+          const c = document.querySelector('[data-player] canvas');
+          const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let white = 0, purple = 0;
+          for (let i = 0; i < d.length; i += 4) {
+            const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+            // Played bars are full colour, unplayed ones dimmed over the dark card.
+            if (r > 80 && Math.max(r, g, b) - Math.min(r, g, b) < 16) white++;
+            else if (b > g + 40 && b > r + 20) purple++;
+          }
+          return {white, purple};
+        }"""
+    )
+
+
+def _position(page: Any) -> float:
+    """Where the player is (its pending seek before the audio has loaded)."""
+    return float(page.evaluate("() => window.talkturoPlayer.instances()[0].position()"))
+
+
+def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None:
+    context, page, requests = _open_panel(browser, seeded)
+    player = page.locator("[data-player]")
+    # The waveform is drawn from peaks alone: no MP3 byte was fetched yet.
+    assert any(u.endswith("/peaks.json") for u in requests)
+    assert not any(".mp3" in u for u in requests)
+    if shot := __import__("os").environ.get("TALKTURO_PLAYER_SHOT"):
+        page.screenshot(path=shot)
+    colors = _pixels(page)
+    assert colors["purple"] > 200, colors
+    assert colors["white"] > 200, colors
+    # Unplayed caller bars are dimmed white: start playing past a few seconds to see bright white.
+    duration = seeded.speech.duration_ms / 1000
+    slider = page.locator("[data-wave]")
+    assert slider.get_attribute("role") == "slider"
+    assert slider.get_attribute("aria-valuemax") == str(round(duration))
+
+    # Click at 50% before anything is loaded: the position is remembered.
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.click("[data-play]")
+    page.wait_for_function(
+        "() => document.querySelector('[data-player]').dataset.state === 'playing'"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-player] audio').readyState >= 1", timeout=10000
+    )
+    assert abs(_position(page) - duration / 2) < 1.0
+    start = _position(page)
+    page.wait_for_function(
+        f"() => document.querySelector('[data-player] audio').currentTime > {start + 0.5}",
+        timeout=10000,
+    )
+    assert _pixels(page)["white"] > 100
+
+    # Click at 25% while playing.
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
+    assert abs(_position(page) - duration / 4) < 1.0
+
+    page.select_option("[data-speed]", "1.5")
+    assert page.evaluate("() => document.querySelector('[data-player] audio').playbackRate") == 1.5
+    assert page.evaluate("() => document.querySelector('[data-player] audio').preservesPitch")
+
+    slider.focus()
+    page.keyboard.press("Home")
+    assert _position(page) < 0.5
+    page.keyboard.press("ArrowRight")
+    assert 4.5 < _position(page) < 6.0
+    page.keyboard.press("ArrowLeft")
+    assert _position(page) < 1.0
+    page.keyboard.press("End")
+    assert _position(page) > duration - 1.0
+    assert int(slider.get_attribute("aria-valuenow")) >= round(duration) - 1
+    assert "seconds of" in slider.get_attribute("aria-valuetext")
+    page.keyboard.press("Home")
+    page.keyboard.press("Space")
+    page.wait_for_function(
+        "() => document.querySelector('[data-player] audio').paused !== "
+        f"{'true' if player.get_attribute('data-state') == 'playing' else 'false'}"
+    )
+    context.close()
+
+
+def test_solo_caller_silences_assistant_and_talk_over_lane(seeded: Seeded, browser: Any) -> None:
+    context, page, _ = _open_panel(browser, seeded)
+    # The seeded call has the assistant talking over the caller, and a long pause.
+    assert page.locator(".player-mark-overlap").count() >= 1
+    assert page.locator(".player-mark-silence").count() >= 1
+    mark_start = float(page.locator(".player-mark-silence").first.get_attribute("data-start"))
+    page.locator(".player-mark-silence").first.click()
+    assert abs(_position(page) - mark_start) < 0.5
+
+    # Both talk between about 1.5 s and 4 s: listen there with the caller soloed.
+    page.evaluate(
+        "() => document.dispatchEvent(new CustomEvent('talkturo:seek', {detail: {ms: 1600}}))"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-player]').dataset.state === 'playing'"
+    )
+    page.click("[data-side=caller][data-mode=solo]")
+    player = page.locator("[data-player]")
+    assert player.get_attribute("data-gain-caller") == "1"
+    assert player.get_attribute("data-gain-assistant") == "0"
+    levels = page.evaluate(
+        """async () => {
+          const root = document.querySelector('[data-player]');
+          const out = [];
+          for (let i = 0; i < 20; i++) {
+            await new Promise(r => setTimeout(r, 60));
+            const d = root.dataset;
+            out.push([parseFloat(d.levelCaller), parseFloat(d.levelAssistant)]);
+          }
+          return out;
+        }"""
+    )
+    # Allow the 10 ms gain ramp to settle before judging the assistant.
+    assert max(c for c, _ in levels) > 0.005
+    assert max(a for _, a in levels[3:]) < 1e-4
+    page.click("[data-side=caller][data-mode=solo]")
+    assert player.get_attribute("data-gain-assistant") == "1"
+    page.click("[data-side=assistant][data-mode=mute]")
+    assert player.get_attribute("data-gain-assistant") == "0"
+    assert player.get_attribute("data-gain-caller") == "1"
+    context.close()
+
+
+def test_download_gives_the_stored_file(seeded: Seeded, browser: Any) -> None:
+    context, page, _ = _open_panel(browser, seeded, accept_downloads=True)
+    with page.expect_download() as info:
+        page.click("[data-download]")
+    download = info.value
+    assert download.suggested_filename == f"{seeded.call_id}.mp3"
+    data = Path(download.path()).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == seeded.speech.sha256
+    context.close()
+
+
+def test_service_worker_and_offline_shell(seeded: Seeded, browser: Any) -> None:
+    context, page, _ = _open_panel(browser, seeded)
+    manifest = page.evaluate("() => fetch('/manifest.webmanifest').then(r => r.json())")
+    assert manifest["display"] == "standalone"
+    assert manifest["start_url"] == "/calls"
+    assert {i["sizes"] for i in manifest["icons"]} == {"192x192", "512x512"}
+    assert any(i.get("purpose") == "maskable" for i in manifest["icons"])
+    page.wait_for_function(
+        "() => navigator.serviceWorker.ready.then(r => !!r.active)", timeout=15000
+    )
+    page.wait_for_function(
+        "() => caches.open('talkturo-shell-v1').then(c => c.match('/offline')).then(r => !!r)",
+        timeout=15000,
+    )
+    # No recording or peaks in the SW's cache.
+    cached = page.evaluate(
+        "() => caches.open('talkturo-shell-v1').then(c => c.keys()).then(ks => ks.map(k => k.url))"
+    )
+    assert not any(".mp3" in u or "peaks" in u for u in cached)
+    context.set_offline(True)
+    page.goto(f"{seeded.url}/calls")
+    assert page.locator("[data-offline]").is_visible()
+    assert "You are offline" in page.content()
+    # The shell's stylesheet came from the cache: the card is styled.
+    radius = page.evaluate(
+        "() => getComputedStyle(document.querySelector('.login-card')).borderRadius"
+    )
+    assert radius == "10px"
+    context.set_offline(False)
+    context.close()
