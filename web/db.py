@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api.migrate import migrate as _migrate
@@ -12,6 +13,8 @@ from tortoise.migrations.api.migrate import migrate as _migrate
 from web.settings import DatabaseSettings
 
 APP_LABEL = "models"
+# Any fixed number shared by every process of this service.
+MIGRATION_LOCK_ID = 0x7A1C7ED0
 
 
 def _db_url(db: DatabaseSettings) -> str:
@@ -71,9 +74,21 @@ async def close_db() -> None:
 
 
 async def migrate(db: DatabaseSettings) -> None:
-    """Apply every pending migration, in a context of its own that is closed after."""
-    with TortoiseContext() as ctx:
-        try:
-            await _migrate(config=tortoise_config(db))
-        finally:
-            await ctx.close_connections()
+    """Apply every pending migration, in a context of its own that is closed after.
+
+    On PostgreSQL an advisory lock serialises migrations, so N processes starting at once
+    (a rolling deploy) apply each migration exactly once.
+    """
+    lock = None
+    if not db.is_sqlite:
+        lock = await asyncpg.connect(_db_url(db).replace("postgres://", "postgresql://", 1))
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    try:
+        with TortoiseContext() as ctx:
+            try:
+                await _migrate(config=tortoise_config(db))
+            finally:
+                await ctx.close_connections()
+    finally:
+        if lock is not None:
+            await lock.close()
