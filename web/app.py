@@ -36,6 +36,7 @@ from web.db import close_db, open_db
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
 from web.observability import RequestLogMiddleware
+from web.ratelimit import ApiRateLimitMiddleware
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
 from web.settings import Settings
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
             DefineMiddleware(RequestLogMiddleware),
             DefineMiddleware(SecureCookiesMiddleware),
             DefineMiddleware(SameOriginMiddleware),
+            DefineMiddleware(ApiRateLimitMiddleware),
             session.middleware,
         ],
         csrf_config=csrf,

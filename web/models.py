@@ -260,3 +260,16 @@ class AuditEvent(Model):
     class Meta:
         table = "audit_event"
         indexes = (Index(fields=("org_id", "call_id", "created_at"), name="audit_org_call"),)
+
+
+class RateCounter(Model):
+    """A fixed-window request counter, shared by every web process through the database."""
+
+    # A hash of what is counted (e.g. the login email or the client address), never the value.
+    key = fields.CharField(max_length=64, primary_key=True)
+    # Unix milliseconds: compared in SQL the same way on SQLite and PostgreSQL.
+    window_start_ms = fields.BigIntField()
+    count = fields.IntField(default=0)
+
+    class Meta:
+        table = "rate_counter"

@@ -64,11 +64,12 @@ async def embedded_worker(state: Any, interval_s: float = 2.0) -> AsyncIterator[
 
 
 def _register_builtin_jobs() -> None:
-    from web import recovery
+    from web import ratelimit, recovery
     from web.services import purge
 
     recovery.register(JOBS)
     purge.register(JOBS)
+    ratelimit.register(JOBS)
 
 
 _register_builtin_jobs()

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from msgspec import Struct
 
 from web.auth import SESSION_USER_KEY, session_principal
+from web.ratelimit import check_login
 from web.services.accounts import authenticate
 
 
@@ -48,6 +49,7 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
+        await check_login(request.scope, data.email)
         user = await authenticate(data.email, data.password)
         if user is None:
             return Template(
