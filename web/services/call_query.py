@@ -27,12 +27,13 @@ from web.models import Analysis, Assistant, Call, CallStatus, Direction, Message
 from web.services import search
 from web.tenancy import get_call
 
+# In the order of the filter form, so links built here match the URLs the form pushes.
 FILTER_NAMES = (
+    "q",
     "assistant",
     "status",
     "direction",
     "phone",
-    "q",
     "recording",
     "date_from",
     "date_to",
