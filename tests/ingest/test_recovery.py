@@ -154,7 +154,7 @@ async def test_parts_upload_while_the_call_runs(
     live: Live, voices: tuple[Voice, Voice], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Local storage takes parts of any size: small parts make a short call multipart.
-    monkeypatch.setattr(recs, "PART_SIZE", 4096)
+    monkeypatch.setattr(recs, "LOCAL_PART_SIZE", 4096)
     call_id = await _new_call(live.http, live.tenant)
     seen_upload: set[str] = set()
     async with websockets.connect(live.ws(call_id)) as ws:

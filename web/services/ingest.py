@@ -256,7 +256,7 @@ class MediaSession:
             self._write(result.mp3_tail)
         os.close(self._fd)
         self._fd = -1
-        return result, result.peaks.overview_json()
+        return result, recs.overview_json(result.peaks)
 
     async def _keep(self) -> None:
         """Renew the claim while the stream lives; finalize once a dropped socket times out."""
@@ -475,7 +475,7 @@ async def upload_recording(
     try:
         work.mkdir(parents=True)
         result = await _receive_and_decode(work, mp3, content_type, body)
-        peaks = await asyncio.to_thread(result.peaks.overview_json)
+        peaks = await asyncio.to_thread(recs.overview_json, result.peaks)
     except BaseException:
         await asyncio.shield(recs.drop_row(row))
         raise

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -23,13 +25,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from audio import OVERVIEW_MAX_POINTS, Peaks
 from web.models import Call, Org, Recording, RecordingStatus
 from web.services.retention import purge_date
 from web.settings import Settings
-from web.storage import Storage, Storages, StorageUnavailable, recording_key
+from web.storage import S3Storage, Storage, Storages, StorageUnavailable, recording_key
 
 log = logging.getLogger("talkturo.recordings")
 
@@ -37,6 +41,8 @@ MP3_TYPE = "audio/mpeg"
 PEAKS_TYPE = "application/json"
 # S3's smallest part (except the last); parts are uploaded from the spool as the call grows.
 PART_SIZE = 5 * 1024 * 1024
+# A local directory has no minimum: smaller parts leave a smaller tail for the hang-up.
+LOCAL_PART_SIZE = 1024 * 1024
 # A claim lasts this long unless renewed; live streams renew it every HEARTBEAT_S.
 LEASE = timedelta(seconds=30)
 HEARTBEAT_S = 5.0
@@ -194,19 +200,20 @@ class PartUploader:
         self.uploaded = 0
         self._task: asyncio.Task[None] | None = None
         self._pause_until = 0.0
+        self.part_size = PART_SIZE if isinstance(storage, S3Storage) else LOCAL_PART_SIZE
 
     def poke(self, spool_size: int) -> None:
         """Start uploading the next part if one is complete and nothing is in flight."""
         if self._task is not None and not self._task.done():
             return
         loop = asyncio.get_running_loop()
-        if spool_size - self.uploaded < PART_SIZE or loop.time() < self._pause_until:
+        if spool_size - self.uploaded < self.part_size or loop.time() < self._pause_until:
             return
         self._task = loop.create_task(self._next_part())
 
     async def _next_part(self) -> None:
         try:
-            await self._upload(self.uploaded + PART_SIZE)
+            await self._upload(self.uploaded + self.part_size)
         except StorageUnavailable as exc:
             log.warning("part upload of %s failed, retrying later: %s", self.key, exc)
             self._pause_until = asyncio.get_running_loop().time() + 10.0
@@ -233,7 +240,7 @@ class PartUploader:
             await self.storage.put_file(self.key, self.spool, MP3_TYPE)
             return
         while self.uploaded < size:
-            await self._upload(min(size, self.uploaded + PART_SIZE))
+            await self._upload(min(size, self.uploaded + self.part_size))
         await self.storage.complete_multipart(self.key, self.upload_id, self.parts)
         self.upload_id = None
 
@@ -248,6 +255,36 @@ class PartUploader:
             return
         await Recording.filter(id=self.rec_id).update(multipart_upload_id=None)
         self.upload_id = None
+
+
+def overview_json(peaks: Peaks) -> bytes:
+    """``peaks.overview_json()``, byte for byte, in a fraction of its time on long calls.
+
+    The min/max per group runs on a contiguous copy (channels first), which numpy reduces
+    about ten times faster than the strided view; it runs while the caller waits at hang-up.
+    """
+    length = peaks.length
+    factor = max(1, math.ceil(length / OVERVIEW_MAX_POINTS))
+    if factor == 1:
+        return peaks.overview_json()
+    groups = math.ceil(length / factor)
+    padded = np.empty((groups * factor, 4), dtype=np.int8)
+    padded[:length] = peaks.zoom
+    padded[length:] = peaks.zoom[-1]
+    columns = np.ascontiguousarray(padded.reshape(groups, factor, 4).transpose(0, 2, 1))
+    rows = np.empty((groups, 4), dtype=np.int8)
+    rows[:, 0::2] = columns[:, 0::2, :].min(axis=2)
+    rows[:, 1::2] = columns[:, 1::2, :].max(axis=2)
+    document = {
+        "version": 2,
+        "channels": 2,
+        "sample_rate": peaks.sample_rate,
+        "samples_per_pixel": peaks.zoom_spp * factor,
+        "bits": 8,
+        "length": groups,
+        "data": rows.reshape(-1).tolist(),
+    }
+    return json.dumps(document, separators=(",", ":")).encode()
 
 
 def _read_span(path: Path, start: int, end: int) -> bytes:

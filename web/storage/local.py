@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from web.storage.base import (
     CHUNK_SIZE,
@@ -33,6 +34,19 @@ def _content_type(path: Path) -> str:
     )
 
 
+def _append_file(out: Any, source: Path) -> None:
+    """Append a file's bytes in the kernel (sendfile), not through Python buffers."""
+    out.flush()
+    with source.open("rb") as src:
+        size = os.fstat(src.fileno()).st_size
+        offset = 0
+        while offset < size:
+            sent = os.sendfile(out.fileno(), src.fileno(), offset, size - offset)
+            if sent == 0:
+                break
+            offset += sent
+
+
 def _write_atomic(target: Path, fill: object) -> None:
     """Write via a temp file beside ``target`` and rename, so readers never see a partial file."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,13 +55,9 @@ def _write_atomic(target: Path, fill: object) -> None:
         with os.fdopen(fd, "wb") as out:
             if isinstance(fill, bytes):
                 out.write(fill)
-            elif isinstance(fill, Path):
-                with fill.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
             else:
-                for part in fill:  # type: ignore[attr-defined]
-                    with Path(part).open("rb") as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
+                for part in [fill] if isinstance(fill, Path) else fill:  # type: ignore[attr-defined]
+                    _append_file(out, Path(part))
         Path(temp).replace(target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
