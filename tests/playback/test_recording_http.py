@@ -276,6 +276,7 @@ async def test_listens_and_downloads_are_audited_once(
     tenant: Tenant,
     speech: SpeechRecording,
     storage_kind: str,
+    db_backend: str,
 ) -> None:
     call, _ = await _setup(client, app, tenant, speech)
     url = _signed(call.id)
@@ -312,6 +313,7 @@ async def test_delete_recording(
     tenant: Tenant,
     speech: SpeechRecording,
     storage_kind: str,
+    db_backend: str,
 ) -> None:
     call, rec = await seed_call(app, tenant, speech)
     api = f"/api/v1/calls/{call.id}/recording"
