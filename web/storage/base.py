@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-# Chunk size of streamed reads: small enough to never hold an object in memory.
-CHUNK_SIZE = 64 * 1024
+# Chunk size of streamed reads: never a whole object in memory, but few sends per MB.
+CHUNK_SIZE = 256 * 1024
 
 
 @dataclass(frozen=True)
