@@ -26,12 +26,14 @@ from litestar.types import ControllerRouterHandler
 
 from web.controllers.api_assistants import ApiAssistantsController
 from web.controllers.api_calls import ApiCallsController
+from web.controllers.api_org import ApiLegalHoldController, ApiOrgController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
 from web.controllers.ingest import IngestController, media_stream, put_recording
 from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
+from web.controllers.settings import SettingsController
 from web.db import close_db, open_db
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
@@ -52,8 +54,11 @@ MACHINE_PATHS = ("/api/", "/metrics")
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     DashboardController,
+    SettingsController,
     ApiAssistantsController,
     ApiCallsController,
+    ApiOrgController,
+    ApiLegalHoldController,
     IngestController,
     media_stream,
     PlaybackController,

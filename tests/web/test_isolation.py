@@ -25,6 +25,7 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", "/api/v1/calls/{call_id}/recording", None),
     ("PUT", "/api/v1/calls/{call_id}/transcript", {"messages": []}),
     ("PUT", "/api/v1/calls/{call_id}/analysis", {"summary": "x"}),
+    ("PUT", "/api/v1/calls/{call_id}/legal-hold", {"legal_hold": True}),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.
@@ -36,6 +37,7 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/calls/{call_id}/audit", None),
     ("GET", "/calls/{call_id}", None),
     ("POST", "/assistants/{assistant_id}/recording", {"enabled": "false"}),
+    ("POST", "/calls/{call_id}/legal-hold", {"legal_hold": "true"}),
 ]
 
 

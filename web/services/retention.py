@@ -104,3 +104,22 @@ async def set_retention(org_id: uuid.UUID, days: int | None) -> Org:
     await org.save(update_fields=["retention_days", "retention_set"])
     await recompute_purge_dates(org)
     return org
+
+
+async def set_legal_hold(org_id: uuid.UUID, call_id: str | uuid.UUID, hold: bool) -> Recording:
+    """Put the call's recording under legal hold (retention skips it) or release it.
+
+    NotFound when the call (of this org) has no recording; Conflict when it is already gone.
+    """
+    from web.errors import Conflict, NotFound
+    from web.tenancy import get_call
+
+    call = await get_call(org_id, call_id)
+    rec = await Recording.get_or_none(call_id=call.id)
+    if rec is None:
+        raise NotFound("This call has no recording to hold.")
+    if rec.status in (RecordingStatus.PURGED, RecordingStatus.DELETED):
+        raise Conflict(f"The recording was already {rec.status.value}; there is nothing to hold.")
+    await Recording.filter(id=rec.id).update(legal_hold=hold)
+    rec.legal_hold = hold
+    return rec

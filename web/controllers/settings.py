@@ -1,0 +1,163 @@
+"""Dashboard settings for admins: Storage (plan, retention, own bucket), API keys, legal hold."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.response import Template
+
+from web.auth import Principal, dashboard_principal
+from web.errors import DomainError, InvalidInput, PermissionDenied
+from web.models import ApiKey, Org, Plan
+from web.rendering import render
+from web.services import accounts, org_storage, retention
+from web.tenancy import get_call, parse_id
+
+_BUCKET_FIELDS = (
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint_url",
+    "access_key_id",
+    "secret_access_key",
+)
+
+
+def _admin(principal: Principal, what: str) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied(f"Only admins can see or change {what}. Ask an admin of your org.")
+
+
+def _plans() -> list[dict[str, Any]]:
+    return [{"name": p.value, "retention": retention.describe(p)} for p in Plan]
+
+
+async def _storage_context(
+    request: Request[Any, Any, Any], principal: Principal, **extra: Any
+) -> dict[str, Any]:
+    org = await Org.get(id=principal.org_id)
+    view = org_storage.view(org, request.app.state.settings.secret_key)
+    return {
+        "principal": principal,
+        "nav": "storage",
+        "org": org,
+        "view": view,
+        "plans": _plans(),
+        "is_enterprise": org.plan == Plan.ENTERPRISE,
+        "form": {k: (view.get(k) or "") for k in _BUCKET_FIELDS if k != "secret_access_key"},
+        "error": None,
+        "saved": None,
+        **extra,
+    }
+
+
+def _form_changes(form: dict[str, str], view: dict[str, Any]) -> dict[str, Any]:
+    """What the Storage form asks to change, in the API's terms."""
+    action = form.get("action", "")
+    if action == "retention":
+        if form.get("forever") == "on":
+            return {"retention_days": None}
+        raw = form.get("retention_days", "").strip()
+        if not raw.isdigit():
+            raise InvalidInput("Retention must be a whole number of days, or keep forever.")
+        return {"retention_days": int(raw)}
+    if action == "remove-bucket":
+        return {"bucket": None}
+    if action == "bucket":
+        changes: dict[str, Any] = {k: form.get(k, "") for k in _BUCKET_FIELDS}
+        if not changes["secret_access_key"].strip() and view.get("bucket"):
+            # Left blank: keep the stored secret (only allowed with the same access key id).
+            del changes["secret_access_key"]
+        return changes
+    raise InvalidInput("Unknown action.")
+
+
+class SettingsController(Controller):
+    """Admins' settings pages; agents get a readable 403."""
+
+    include_in_schema = False
+    dependencies = {"principal": Provide(dashboard_principal)}
+
+    @get("/settings/storage")
+    async def storage(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Plan, retention per plan, and (enterprise) the own-bucket form."""
+        _admin(principal, "storage settings")
+        ctx = await _storage_context(request, principal)
+        return render(request, "settings/storage.html", "settings/_storage.html", ctx)
+
+    @post("/settings/storage", status_code=200)
+    async def save_storage(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Save retention or the own bucket; errors come back in the form, nothing saved."""
+        _admin(principal, "storage settings")
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        ctx = await _storage_context(request, principal)
+        try:
+            changes = _form_changes(form, ctx["view"])
+            await org_storage.update(
+                principal.org_id, request.app.state.settings.secret_key, changes
+            )
+        except DomainError as exc:
+            if isinstance(exc, PermissionDenied):
+                raise
+            ctx["error"] = exc.detail
+            ctx["form"] = {k: form.get(k, "") for k in _BUCKET_FIELDS if k != "secret_access_key"}
+            status = exc.status_code
+            return render(
+                request, "settings/storage.html", "settings/_storage.html", ctx, status_code=status
+            )
+        saved = "Saved. New recordings follow these settings from now on."
+        ctx = await _storage_context(request, principal, saved=saved)
+        return render(request, "settings/storage.html", "settings/_storage.html", ctx)
+
+    @get("/settings/api-keys")
+    async def api_keys(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """The org's API keys: name, prefix, role, created, last used, revoked."""
+        _admin(principal, "API keys")
+        return await self._keys_page(request, principal)
+
+    @post("/settings/api-keys", status_code=200)
+    async def create_key(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Create a key; its value is shown on this answer only."""
+        _admin(principal, "API keys")
+        form = await request.form()
+        role = accounts.parse_role(str(form.get("role", "admin")))
+        org = await Org.get(id=principal.org_id)
+        row, key = await accounts.create_api_key(org, str(form.get("name", "")), role)
+        return await self._keys_page(request, principal, new_key=key, new_row=row)
+
+    @post("/settings/api-keys/{key_id:str}/revoke", status_code=200)
+    async def revoke_key(
+        self, request: Request[Any, Any, Any], principal: Principal, key_id: str
+    ) -> Template:
+        """Revoke a key: requests with it answer 401 from now on."""
+        _admin(principal, "API keys")
+        await accounts.revoke_api_key(principal.org_id, parse_id(key_id, "API key"))
+        return await self._keys_page(request, principal, revoked=key_id)
+
+    async def _keys_page(
+        self, request: Request[Any, Any, Any], principal: Principal, **extra: Any
+    ) -> Template:
+        keys = await ApiKey.filter(org_id=principal.org_id).order_by("revoked_at", "-created_at")
+        ctx = {"principal": principal, "nav": "api-keys", "keys": keys, **extra}
+        return render(request, "settings/api_keys.html", "settings/_api_keys.html", ctx)
+
+    @post("/calls/{call_id:str}/legal-hold", status_code=200)
+    async def legal_hold(
+        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+    ) -> Template:
+        """Turn legal hold on or off (``legal_hold=true|false``); answers the fragment."""
+        # Looked up first: another org's call is "not found" for admins and agents alike.
+        await get_call(principal.org_id, call_id)
+        if not principal.is_admin:
+            raise PermissionDenied("Only admins can put a recording under legal hold.")
+        raw = str((await request.form()).get("legal_hold", "")).strip().lower()
+        if raw not in {"true", "false"}:
+            raise InvalidInput("legal_hold must be true or false.")
+        rec = await retention.set_legal_hold(principal.org_id, call_id, raw == "true")
+        call = await get_call(principal.org_id, call_id)
+        return Template(
+            "calls/_legal_hold.html",
+            context={"principal": principal, "call": call, "recording": rec, "changed": True},
+        )
