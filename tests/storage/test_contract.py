@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from web.storage import ObjectNotFound, Storage, recording_key
+from web.storage import CHUNK_SIZE, ObjectNotFound, Storage, recording_key
 
 KEY = "org/2024/05/call.mp3"
 
@@ -18,7 +18,7 @@ async def _read(storage: Storage, key: str, start: int = 0, end: int | None = No
     out = bytearray()
     async with storage.open_range(key, start, end) as chunks:
         async for chunk in chunks:
-            assert len(chunk) <= 64 * 1024
+            assert len(chunk) <= CHUNK_SIZE
             out += chunk
     return bytes(out)
 

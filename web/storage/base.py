@@ -59,7 +59,7 @@ class Storage(Protocol):
     def open_range(
         self, key: str, start: int, end: int | None
     ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
-        """Bytes ``[start, end]`` inclusive (``end`` None: to the end), in ~64 KiB chunks.
+        """Bytes ``[start, end]`` inclusive (``end`` None: to the end), in CHUNK_SIZE chunks.
 
         The context manager always closes the underlying body, even when the consumer stops
         early. :class:`ObjectNotFound` if missing; ``start`` must be below the object's size.

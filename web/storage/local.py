@@ -107,7 +107,7 @@ class LocalStorage:
     async def open_range(
         self, key: str, start: int, end: int | None
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        """The bytes ``[start, end]`` of the file, read 64 KiB at a time off the event loop."""
+        """The bytes ``[start, end]`` of the file, read CHUNK_SIZE at a time off the event loop."""
         path = self._path(key)
         try:
             handle = await asyncio.to_thread(path.open, "rb")
