@@ -9,6 +9,7 @@ from litestar.di import Provide
 from msgspec import Struct
 
 from web.auth import Principal, api_principal
+from web.openapi import ASSISTANT_EXAMPLE, Assistant, AssistantList, error_responses, ok_response
 from web.services import assistants as svc
 from web.tenancy import get_assistant
 
@@ -28,25 +29,54 @@ class ApiAssistantsController(Controller):
     tags = ["assistants"]
     dependencies = {"principal": Provide(api_principal)}
 
-    @get("/")
+    @get(
+        "/",
+        responses={
+            **ok_response(
+                AssistantList,
+                "The org's assistants.",
+                {"items": [ASSISTANT_EXAMPLE], "next_cursor": None},
+            ),
+            **error_responses(400, 401, 429),
+        },
+    )
     async def list_assistants(self, principal: Principal) -> dict[str, Any]:
         """The org's assistants."""
         items = await svc.list_assistants(principal.org_id)
         return {"items": [svc.assistant_to_dict(a) for a in items], "next_cursor": None}
 
-    @post("/", status_code=201)
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            **ok_response(Assistant, "The new assistant.", ASSISTANT_EXAMPLE, 201),
+            **error_responses(400, 401, 403, 429),
+        },
+    )
     async def create_assistant(self, principal: Principal, data: AssistantCreate) -> dict[str, Any]:
         """Create an assistant (admin key)."""
         principal.require_admin()
         a = await svc.create_assistant(principal.org_id, data.name, data.recording_enabled)
         return svc.assistant_to_dict(a)
 
-    @get("/{assistant_id:str}")
+    @get(
+        "/{assistant_id:str}",
+        responses={
+            **ok_response(Assistant, "The assistant.", ASSISTANT_EXAMPLE),
+            **error_responses(400, 401, 404, 429),
+        },
+    )
     async def get_assistant(self, principal: Principal, assistant_id: str) -> dict[str, Any]:
         """One assistant."""
         return svc.assistant_to_dict(await get_assistant(principal.org_id, assistant_id))
 
-    @patch("/{assistant_id:str}")
+    @patch(
+        "/{assistant_id:str}",
+        responses={
+            **ok_response(Assistant, "The assistant as changed.", ASSISTANT_EXAMPLE),
+            **error_responses(400, 401, 403, 404, 429),
+        },
+    )
     async def patch_assistant(
         self, principal: Principal, assistant_id: str, data: AssistantPatch
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from litestar.di import Provide
 from msgspec import Struct
 
 from web.auth import Principal, api_principal
+from web.openapi import CALL_EXAMPLE, Call, CallList, error_responses, ok_response
 from web.services import call_query
 from web.services import calls as svc
 from web.tenancy import get_call
@@ -33,7 +34,25 @@ class ApiCallsController(Controller):
     tags = ["calls"]
     dependencies = {"principal": Provide(api_principal)}
 
-    @post("/", status_code=201)
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            **ok_response(
+                Call,
+                "The call, started.",
+                {
+                    **CALL_EXAMPLE,
+                    "status": "in-progress",
+                    "ended_at": None,
+                    "duration_ms": None,
+                    "recording": None,
+                },
+                201,
+            ),
+            **error_responses(400, 401, 404, 429),
+        },
+    )
     async def start_call(
         self, request: Request[Any, Any, Any], principal: Principal, data: CallStart
     ) -> dict[str, Any]:
@@ -48,7 +67,15 @@ class ApiCallsController(Controller):
         )
         return svc.call_to_dict(call, None, request.app.state.settings.secret_key)
 
-    @get("/")
+    @get(
+        "/",
+        responses={
+            **ok_response(
+                CallList, "A page of calls.", {"items": [CALL_EXAMPLE], "next_cursor": None}
+            ),
+            **error_responses(400, 401, 429),
+        },
+    )
     async def list_calls(
         self,
         request: Request[Any, Any, Any],
@@ -78,7 +105,14 @@ class ApiCallsController(Controller):
             "next_cursor": page.next_cursor,
         }
 
-    @post("/{call_id:str}/end", status_code=200)
+    @post(
+        "/{call_id:str}/end",
+        status_code=200,
+        responses={
+            **ok_response(Call, "The call, ended.", CALL_EXAMPLE),
+            **error_responses(400, 401, 404, 409, 429),
+        },
+    )
     async def end_call(
         self, request: Request[Any, Any, Any], principal: Principal, call_id: str, data: CallEnd
     ) -> dict[str, Any]:
@@ -87,7 +121,13 @@ class ApiCallsController(Controller):
         rec = await svc.recording_of(call)
         return svc.call_to_dict(call, rec, request.app.state.settings.secret_key)
 
-    @get("/{call_id:str}")
+    @get(
+        "/{call_id:str}",
+        responses={
+            **ok_response(Call, "The call.", CALL_EXAMPLE),
+            **error_responses(400, 401, 404, 429),
+        },
+    )
     async def get_call(
         self, request: Request[Any, Any, Any], principal: Principal, call_id: str
     ) -> dict[str, Any]:

@@ -11,6 +11,14 @@ from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
 
 from web.auth import Principal, api_principal
+from web.openapi import (
+    RECORDING_EXAMPLE,
+    AnalysisSaved,
+    Recording,
+    TranscriptSaved,
+    error_responses,
+    ok_response,
+)
 from web.services import ingest
 from web.services.calls import recording_to_dict
 
@@ -67,6 +75,10 @@ async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
     request_max_body_size=ingest.MAX_UPLOAD_BYTES,
     dependencies={"principal": Provide(api_principal)},
     tags=["ingest"],
+    responses={
+        **ok_response(Recording, "The stored recording.", RECORDING_EXAMPLE),
+        **error_responses(400, 401, 404, 409, 413, 422, 429),
+    },
 )
 async def put_recording(
     request: Request[Any, Any, Any], principal: Principal, call_id: str
@@ -93,7 +105,18 @@ class IngestController(Controller):
     tags = ["ingest"]
     dependencies = {"principal": Provide(api_principal)}
 
-    @put("/{call_id:str}/transcript", status_code=200)
+    @put(
+        "/{call_id:str}/transcript",
+        status_code=200,
+        responses={
+            **ok_response(
+                TranscriptSaved,
+                "The transcript was replaced.",
+                {"call_id": "3b0c6f52-8f0e-4d55-a1f4-2f1f0b6a7c21", "messages": 12},
+            ),
+            **error_responses(400, 401, 404, 429),
+        },
+    )
     async def put_transcript(
         self, principal: Principal, call_id: str, data: TranscriptIn
     ) -> dict[str, Any]:
@@ -101,7 +124,22 @@ class IngestController(Controller):
         call = await ingest.put_transcript(principal.org_id, call_id, data.messages)
         return {"call_id": str(call.id), "messages": len(data.messages)}
 
-    @put("/{call_id:str}/analysis", status_code=200)
+    @put(
+        "/{call_id:str}/analysis",
+        status_code=200,
+        responses={
+            **ok_response(
+                AnalysisSaved,
+                "The analysis was replaced.",
+                {
+                    "summary": "Order status check; resolved.",
+                    "success": True,
+                    "data": {"order_id": "A-1042"},
+                },
+            ),
+            **error_responses(400, 401, 404, 429),
+        },
+    )
     async def put_analysis(
         self, principal: Principal, call_id: str, data: AnalysisIn
     ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
 from web.auth import Principal, api_principal, dashboard_principal, key_principal
 from web.errors import NotAuthenticated, PermissionDenied
+from web.openapi import binary_response, error_responses
 from web.services import playback as svc
 from web.tenancy import get_call
 
@@ -181,7 +182,10 @@ class ApiPlaybackController(Controller):
     @route(
         "/{call_id:str}/recording",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
-        responses={},
+        responses={
+            **binary_response("audio/mpeg", "The MP3, as an attachment {call_id}.mp3."),
+            **error_responses(400, 401, 403, 404, 416, 429),
+        },
     )
     async def download(
         self,
@@ -215,6 +219,7 @@ class ApiPlaybackController(Controller):
         "/{call_id:str}/recording",
         status_code=204,
         dependencies={"principal": Provide(api_principal)},
+        responses=error_responses(400, 401, 403, 404, 409, 429),
     )
     async def delete_recording(
         self, request: Request[Any, Any, Any], principal: Principal, call_id: str
