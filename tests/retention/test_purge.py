@@ -315,12 +315,13 @@ async def test_two_purge_processes_at_once_purge_each_recording_once(
 
     full_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
 
-    async def run_purge() -> tuple[int, str, str]:
+    async def run_purge(*extra: str) -> tuple[int, str, str]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "web",
             "purge",
+            *extra,
             env=full_env,
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
@@ -328,6 +329,12 @@ async def test_two_purge_processes_at_once_purge_each_recording_once(
         )
         out, err = await asyncio.wait_for(proc.communicate(), 120)
         return int(proc.returncode or 0), out.decode(), err.decode()
+
+    rc, dry_out, dry_err = await run_purge("--dry-run")
+    assert rc == 0, dry_err
+    assert {line.split()[0] for line in dry_out.splitlines()} == expired
+    assert "nothing was changed" in dry_err
+    assert await Recording.filter(status=RecordingStatus.PURGED).count() == 0
 
     (rc1, out1, err1), (rc2, out2, err2) = await asyncio.gather(run_purge(), run_purge())
     assert rc1 == 0, err1
