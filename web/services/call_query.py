@@ -243,8 +243,13 @@ def _search_kind(q: str) -> str:
     return "text"
 
 
-def build_sql(dialect: str, org_id: uuid.UUID, f: CallFilters, limit: int) -> tuple[str, list[Any]]:
-    """The SELECT of one page of call ids for ``f``, and its parameters."""
+def build_sql(
+    dialect: str, org_id: uuid.UUID, f: CallFilters, limit: int, *, probe: bool = False
+) -> tuple[str, list[Any]]:
+    """The SELECT of one page of call ids for ``f``, and its parameters.
+
+    ``probe`` picks the full-text plan for common words (see :func:`search.text_match`).
+    """
     p = _Params(dialect)
     where = [f'"call"."org_id" = {p(org_id)}']
     if f.assistant:
@@ -270,8 +275,9 @@ def build_sql(dialect: str, org_id: uuid.UUID, f: CallFilters, limit: int) -> tu
         elif kind == "phone":
             where.append(_phone_condition(p, re.sub(r"\D", "", f.q)))
         else:
+            fts = search.fts_query(dialect, f.q)
             # A search of punctuation alone has no word to find: it matches nothing.
-            where.append(search.text_match(dialect, f.q, p) or "1 = 0")
+            where.append(search.text_match(dialect, p(fts), probe=probe) if fts else "1 = 0")
     if f.cursor:
         # Row-value comparison: one range on the (org, started_at, id) order.
         where.append(
@@ -296,7 +302,11 @@ async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE)
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     conn = connections.get("default")
     dialect = str(conn.capabilities.dialect)
-    sql, values = build_sql(dialect, org_id, f, limit + 1)
+    probe = False
+    if dialect == "sqlite" and f.q and _search_kind(f.q) == "text":
+        fts = search.fts_query(dialect, f.q)
+        probe = bool(fts) and await search.many_matches(fts or "")
+    sql, values = build_sql(dialect, org_id, f, limit + 1, probe=probe)
     rows = await conn.execute_query_dict(sql, values)
     ids = [r["id"] for r in rows[:limit]]
     by_id = {str(c.id): c for c in await Call.filter(id__in=ids)}

@@ -10,14 +10,13 @@ The database keeps the index itself, so a transcript is searchable the moment
   queries use exactly that expression, so the planner picks the index.
 
 Both stem English words (FTS5 ``porter`` tokenizer, PostgreSQL ``english`` config):
-"refunds" finds "refund". The last word of a query also matches as a prefix, so a
-search box that searches as one types finds "refu" in "refund".
+"refunds" finds "refund". Whole words only: a prefix query has to merge the postings
+of every word it starts, which made common prefixes cost seconds at a million calls.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from tortoise import connections
 
@@ -29,6 +28,8 @@ PG_TS_CONFIG = "english"
 PG_TSVECTOR = f'to_tsvector(\'{PG_TS_CONFIG}\', "call"."transcript_text")'
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
+# From this many matching transcripts on, walking the newest calls beats building the set.
+PROBE_FROM = 15_000
 
 
 def terms(q: str) -> list[str]:
@@ -36,21 +37,48 @@ def terms(q: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(q)][:MAX_TERMS]
 
 
-def text_match(dialect: str, q: str, bind: Callable[[str], str]) -> str | None:
-    """The condition "the transcript holds every word of ``q``", or None if ``q`` has no word.
+def fts_query(dialect: str, q: str) -> str | None:
+    """The dialect's query text for "every word of ``q``", or None if ``q`` has no word.
 
-    ``bind`` takes the query's parameter value and returns its placeholder (``?`` or ``$n``).
+    Words are quoted (SQLite) or reduced to letters and digits (PostgreSQL), so no
+    query syntax of either engine can come from the user.
     """
     words = terms(q)
     if not words:
         return None
     if dialect == "sqlite":
-        # Each word quoted, so FTS5 syntax characters cannot reach its parser.
-        expr = " AND ".join(f'"{w}"' for w in words) + "*"
-        sql = '"call".rowid IN (SELECT rowid FROM call_fts WHERE call_fts MATCH {p})'
-        return sql.format(p=bind(expr))
-    expr = " & ".join(words) + ":*"
-    return f"{PG_TSVECTOR} @@ to_tsquery('{PG_TS_CONFIG}', {bind(expr)})"
+        return " AND ".join(f'"{w}"' for w in words)
+    return " & ".join(words)
+
+
+def text_match(dialect: str, placeholder: str, *, probe: bool = False) -> str:
+    """The condition on ``call`` that its transcript matches the query bound at ``placeholder``.
+
+    On SQLite there are two plans with the same result: the set of matching rows
+    (cheap when few transcripts match) or, with ``probe``, one look-up per candidate
+    row walked newest first (cheap when many match, as the page fills at once).
+    """
+    if dialect == "sqlite":
+        # Only fixed SQL and the placeholder are interpolated; the words travel as a parameter.
+        if probe:
+            cond = (
+                "EXISTS (SELECT 1 FROM call_fts WHERE call_fts MATCH {p}"
+                ' AND call_fts.rowid = "call".rowid)'
+            )
+        else:
+            cond = '"call".rowid IN (SELECT rowid FROM call_fts WHERE call_fts MATCH {p})'
+        return cond.replace("{p}", placeholder)
+    return f"{PG_TSVECTOR} @@ to_tsquery('{PG_TS_CONFIG}', {placeholder})"
+
+
+async def many_matches(fts: str) -> bool:
+    """Whether at least ``PROBE_FROM`` transcripts match (SQLite): counting stops there."""
+    conn = connections.get("default")
+    rows = await conn.execute_query_dict(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM call_fts WHERE call_fts MATCH ? LIMIT ?)",
+        [fts, PROBE_FROM],
+    )
+    return int(rows[0]["n"]) >= PROBE_FROM
 
 
 def dialect() -> str:
