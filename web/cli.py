@@ -120,6 +120,7 @@ def _serve(settings: Settings, demo: bool) -> None:
 
     from web.app import create_app
     from web.services.demo import seed_demo_if_empty
+    from web.shutdown import DrainingServer
 
     async def prepare() -> None:
         await validate(settings, apply_migrations=True)
@@ -133,7 +134,7 @@ def _serve(settings: Settings, demo: bool) -> None:
     asyncio.run(prepare())
     app = create_app(settings)
     _err(f"Talkturo Recordings on http://{settings.server.host}:{settings.server.port}")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -142,7 +143,13 @@ def _serve(settings: Settings, demo: bool) -> None:
         access_log=False,
         log_config=None,
         ws_max_size=1 << 20,
+        # After the drain, requests still running (downloads) get this long to finish.
+        timeout_graceful_shutdown=10,
     )
+    server = DrainingServer(config, settings.recording.drain_timeout_s)
+    server.run()
+    if not server.started:
+        sys.exit(3)
 
 
 def _worker(settings: Settings) -> None:

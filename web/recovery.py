@@ -21,6 +21,7 @@ from typing import Any
 
 from audio import AudioError, EmptyAudio, peaks_from_mp3, repair_mp3_tail
 from web.models import Org, Recording, RecordingStatus
+from web.observability import UPLOAD_RETRIES
 from web.services import recordings as recs
 from web.settings import Settings
 from web.storage import Storage, Storages, StorageUnavailable
@@ -47,6 +48,7 @@ async def _fail(rec: Recording, error: str) -> None:
         status=RecordingStatus.FAILED, last_error=error, claimed_by=None, claimed_until=None
     )
     log.error("recording of call %s failed: %s", rec.call_id, error)  # type: ignore[attr-defined]
+    recs.log_status(rec.call_id, rec.org_id, RecordingStatus.FAILED, error=error)  # type: ignore[attr-defined]
 
 
 async def recover_from_spool(settings: Settings, storages: Storages, rec: Recording) -> str:
@@ -99,6 +101,7 @@ async def retry_uploads(state: Any) -> int:
     for rec in rows:
         if not await recs.claim(rec.id, me, next_attempt_at__lte=now):
             continue
+        UPLOAD_RETRIES.inc()
         mp3 = Path(rec.spool_path)
         peaks_file = mp3.with_suffix(".peaks.json")
         if not await asyncio.to_thread(_both_exist, mp3, peaks_file):

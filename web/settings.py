@@ -71,6 +71,8 @@ class RecordingSettings:
     """Live-stream behaviour."""
 
     stream_timeout_s: float
+    # On SIGTERM, how long live streams may go on before they are handed off.
+    drain_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,17 @@ class Settings:
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+
+def _seconds(env: Mapping[str, str], name: str, default: str, lo: float, hi: float) -> float:
+    raw = env.get(name) or default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be seconds, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo:g} and {hi:g} seconds")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -187,6 +200,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ) from None
     if not 0 < timeout <= 86400:
         raise SettingsError("TALKTURO_STREAM_TIMEOUT must be between 0 and 86400 seconds")
+    drain = _seconds(env, "TALKTURO_DRAIN_TIMEOUT", "30", 0, 3600)
 
     return Settings(
         data_dir=data_dir,
@@ -203,6 +217,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=_int(env, "TALKTURO_PORT", port_default, 1, 65535),
             embedded_worker=embedded in {"1", "true", "yes"},
         ),
-        recording=RecordingSettings(stream_timeout_s=timeout),
+        recording=RecordingSettings(stream_timeout_s=timeout, drain_timeout_s=drain),
         secret_key=_secret_key(env, data_dir),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -10,6 +11,7 @@ from litestar.di import Provide
 from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
 
+from web import shutdown
 from web.auth import Principal, api_principal
 from web.openapi import (
     RECORDING_EXAMPLE,
@@ -43,9 +45,32 @@ async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
         state.settings, state.storages, call_id, socket.headers.get("authorization")
     )
     await socket.accept()
+    if shutdown.draining():
+        await socket.close(code=shutdown.SERVICE_RESTART, reason=shutdown.REFUSED_REASON)
+        return
+    reader = shutdown.Reader()
+    shutdown.register(reader)
+    try:
+        await _serve_stream(socket, session, reader, call_id)
+    finally:
+        shutdown.unregister(reader)
+
+
+async def _serve_stream(
+    socket: WebSocket[Any, Any, Any],
+    session: ingest.MediaSession,
+    reader: shutdown.Reader,
+    call_id: str,
+) -> None:
     try:
         while True:
-            event = await socket.receive()
+            event = await reader.receive(socket)
+            if event is None:
+                # The process is shutting down: the pipeline reconnects, we keep what came.
+                with contextlib.suppress(Exception):
+                    await socket.close(code=shutdown.SERVICE_RESTART, reason="service restart")
+                await session.hand_off()
+                return
             if event["type"] == "websocket.disconnect":
                 session.detach()
                 return

@@ -35,6 +35,7 @@ from audio import AudioError, LegFormat, Recorder, RecordingResult, decode_untru
 from web.auth import Principal, key_principal
 from web.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unprocessable
 from web.models import Analysis, Call, Message, MessageRole, Recording, RecordingStatus
+from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
 from web.services import recordings as recs
 from web.settings import Settings
 from web.storage import Storages
@@ -52,6 +53,9 @@ MAX_CALL_MS = 4 * 3600 * 1000
 _JUMP_MS = 2000
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 _WRITE_BLOCK = 1 << 20
+
+# Per-track frame counters, looked up once (a frame must cost next to nothing).
+_FRAMES = {track: MEDIA_FRAMES.labels(track) for track in TRACKS}
 
 # Sessions whose socket went away without ``stop``: kept alive until their timeout fires.
 _DETACHED: set[MediaSession] = set()
@@ -121,6 +125,8 @@ class MediaSession:
         self._detached = False
         self._keeper: asyncio.Task[None] | None = None
         self.published: bool | None = None
+        self._counted = False
+        self._flushed = False
 
     @property
     def started(self) -> bool:
@@ -201,6 +207,8 @@ class MediaSession:
         self.spool = spool
         self._fd = os.open(spool, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         self.recorder = Recorder(caller, assistant)
+        LIVE_CALLS.inc()
+        self._counted = True
         storage = await self.storages.for_recording(self.row)
         self.uploader = recs.PartUploader(storage, self.row, spool)
         self._keeper = asyncio.get_running_loop().create_task(self._keep())
@@ -211,7 +219,8 @@ class MediaSession:
             raise StreamRefused(POLICY, "media before start")
         if not isinstance(media, dict):
             raise StreamRefused(UNSUPPORTED, "media must be an object")
-        leg = TRACKS.get(media.get("track", "inbound"))
+        track = media.get("track", "inbound")
+        leg = TRACKS.get(track)
         if leg is None:
             raise StreamRefused(UNSUPPORTED, "unknown track: use inbound or outbound")
         ts = _timestamp(media.get("timestamp"))
@@ -230,6 +239,7 @@ class MediaSession:
         except AudioError as exc:
             raise StreamRefused(UNSUPPORTED, f"bad media: {exc}") from None
         self.media_count += 1
+        _FRAMES[track].inc()
         if recorder.encode_due:
             await asyncio.to_thread(self._encode)
             if self.uploader is not None:
@@ -248,6 +258,8 @@ class MediaSession:
         data = self.recorder.encode()
         if data:
             self._write(data)
+        stats = self.recorder.stats
+        ENCODER_LAG.observe(max(0, stats["frontier_ms"] - stats["committed_ms"]) / 1000)
 
     def _finish(self) -> tuple[RecordingResult, bytes]:
         assert self.recorder is not None
@@ -256,6 +268,7 @@ class MediaSession:
             self._write(result.mp3_tail)
         os.close(self._fd)
         self._fd = -1
+        self._flushed = True
         return result, recs.overview_json(result.peaks)
 
     async def _keep(self) -> None:
@@ -310,6 +323,22 @@ class MediaSession:
             finally:
                 self._release()
 
+    async def hand_off(self) -> None:
+        """The process is shutting down: finalize now with every frame received.
+
+        If that is cut short (or fails) once the spool is complete, the claim is released
+        so a worker finalizes the recording from the spool; nothing is raised.
+        """
+        try:
+            await self.finalize()
+        except BaseException as exc:
+            if self._flushed and self.row is not None:
+                await asyncio.shield(recs.release(self.row.id, self.me.worker))
+            if isinstance(exc, Exception):
+                log.exception("could not finalize call %s at shutdown", self.call_id)
+                return
+            raise
+
     async def _publish(self) -> None:
         assert self.row is not None
         assert self.spool is not None
@@ -336,6 +365,9 @@ class MediaSession:
 
     def _release(self) -> None:
         _DETACHED.discard(self)
+        if self._counted and (self.finished or not self.started):
+            self._counted = False
+            LIVE_CALLS.dec()
         if self._fd >= 0 and self.finished:
             with contextlib.suppress(OSError):
                 os.close(self._fd)

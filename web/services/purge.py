@@ -149,6 +149,7 @@ async def purge_one(storages: Storages, due: Due, worker: str, now: datetime) ->
                 "bucket": rec.storage_bucket,
             },
         )
+    recs.note_purged(due.call_id, due.org_id)
     return True
 
 

@@ -31,11 +31,13 @@ from tortoise.transactions import in_transaction
 
 from audio import OVERVIEW_MAX_POINTS, Peaks
 from web.models import Call, Org, Recording, RecordingStatus
+from web.observability import PURGED
 from web.services.retention import purge_date
 from web.settings import Settings
 from web.storage import S3Storage, Storage, Storages, StorageUnavailable, recording_key
 
 log = logging.getLogger("talkturo.recordings")
+status_log = logging.getLogger("talkturo.recording")
 
 MP3_TYPE = "audio/mpeg"
 PEAKS_TYPE = "application/json"
@@ -48,6 +50,22 @@ LEASE = timedelta(seconds=30)
 HEARTBEAT_S = 5.0
 # Retry delays after a failed upload: 1 s, 2 s, 4 s, ... at most a minute.
 MAX_BACKOFF_S = 60.0
+
+
+def log_status(call_id: Any, org_id: Any, status: RecordingStatus, **extra: Any) -> None:
+    """One structured log line per state change of a recording."""
+    status_log.info(
+        "recording of call %s is %s",
+        call_id,
+        status.value,
+        extra={"call_id": str(call_id), "org_id": str(org_id), "status": status.value, **extra},
+    )
+
+
+def note_purged(call_id: Any, org_id: Any) -> None:
+    """Count and log a recording purged by retention."""
+    PURGED.inc()
+    log_status(call_id, org_id, RecordingStatus.PURGED)
 
 
 @dataclass(frozen=True)
@@ -130,7 +148,7 @@ async def new_row(
     storage = await storages.for_org(org)
     me = identity(settings)
     now = datetime.now(UTC)
-    return await Recording.create(
+    row = await Recording.create(
         call_id=call.id,
         org_id=org.id,
         status=status,
@@ -144,6 +162,8 @@ async def new_row(
         claimed_by=me.worker,
         claimed_until=now + LEASE,
     )
+    log_status(call.id, org.id, status)
+    return row
 
 
 async def renew(rec_id: uuid.UUID, worker: str, last_activity: datetime | None) -> None:
@@ -152,6 +172,11 @@ async def renew(rec_id: uuid.UUID, worker: str, last_activity: datetime | None) 
     if last_activity is not None:
         update["last_activity_at"] = last_activity
     await Recording.filter(id=rec_id, claimed_by=worker).update(**update)
+
+
+async def release(rec_id: uuid.UUID, worker: str) -> None:
+    """Give up this process's claim on a row, so a worker can take it at once."""
+    await Recording.filter(id=rec_id, claimed_by=worker).update(claimed_by=None, claimed_until=None)
 
 
 async def claim(rec_id: uuid.UUID, me: Identity, *, lease: timedelta = LEASE, **where: Any) -> bool:
@@ -316,6 +341,7 @@ async def publish(
         size_bytes=done.size_bytes,
         sha256=done.sha256,
     )
+    log_status(rec.call_id, rec.org_id, RecordingStatus.PROCESSING)  # type: ignore[attr-defined]
     try:
         storage = await storages.for_recording(rec)
         if uploader is None:
@@ -375,3 +401,4 @@ async def _mark_available(rec: Recording, done: Finished) -> None:
             claimed_until=None,
         )
         await Call.filter(id=call.id).update(has_recording=True)
+    log_status(call.id, org.id, RecordingStatus.AVAILABLE, duration_ms=done.duration_ms)
