@@ -127,6 +127,18 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
         httpx.AsyncClient(base_url=web_a.url) as a,
         httpx.AsyncClient(base_url=web_b.url) as b,
     ):
+        # Web A counted the stream: frames per track, encoder lag samples, no call left live.
+        metrics = (await a.get("/metrics", headers=tenant.api())).text
+        samples = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line and not line.startswith("#")
+        }
+        assert samples['talkturo_media_frames_total{track="inbound"}'] > 0
+        assert samples['talkturo_media_frames_total{track="outbound"}'] > 0
+        assert samples["talkturo_encoder_lag_seconds_count"] > 0
+        assert samples["talkturo_live_calls"] == 0
+
         # Listed by web B; the signed API link web A made downloads from web B.
         listed = await b.get("/api/v1/calls", headers=tenant.api())
         assert listed.status_code == 200, listed.text
