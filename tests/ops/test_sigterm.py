@@ -6,15 +6,17 @@ import asyncio
 import json
 import signal
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant, make_env, make_tenant
 from tests.ingest.conftest import Voice, frames, stereo_start, voices  # noqa: F401
 from web.models import Recording
+from web.settings import SettingsError, load_settings
 
 DRAIN_S = 3
 FRAME_MS = 20
@@ -131,3 +133,16 @@ async def test_sigterm_drains_live_calls_and_refuses_new_ones(
         assert abs(rec.duration_ms - s.sent_end_ms) <= 1000, (rec.duration_ms, s.sent_end_ms)
     assert await Recording.get_or_none(call_id=late_call) is None
     assert '"status":"available"' in server.log()
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "3601"])
+def test_a_bad_drain_timeout_is_refused_naming_the_setting(tmp_path: Path, value: str) -> None:
+    with pytest.raises(SettingsError, match="TALKTURO_DRAIN_TIMEOUT"):
+        load_settings(make_env(tmp_path, "sqlite://x.db", TALKTURO_DRAIN_TIMEOUT=value))
+
+
+def test_the_drain_timeout_defaults_to_30_seconds(tmp_path: Path) -> None:
+    settings = load_settings(make_env(tmp_path, "sqlite://x.db"))
+    assert settings.recording.drain_timeout_s == 30
+    settings = load_settings(make_env(tmp_path, "sqlite://x.db", TALKTURO_DRAIN_TIMEOUT="0"))
+    assert settings.recording.drain_timeout_s == 0
