@@ -116,6 +116,11 @@ async def test_sigterm_drains_live_calls_and_refuses_new_ones(
             await asyncio.wait_for(late.recv(), 30)
         assert late.close_code == 1012
         assert "restart" in (late.close_reason or "")
+    # Load balancers see it is going away while it drains.
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert "process" in ready.json()["problems"]
 
     await asyncio.wait_for(asyncio.gather(*tasks), 90)
     await asyncio.to_thread(server.proc.wait, 60)

@@ -11,6 +11,7 @@ from web.auth import key_principal
 from web.errors import NotAuthenticated, PermissionDenied
 from web.observability import RECORDINGS
 from web.services.health import readiness, recordings_by_status
+from web.shutdown import draining
 
 
 class OpsController(Controller):
@@ -25,6 +26,9 @@ class OpsController(Controller):
     async def readyz(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Database and storage reachable, migrations applied; 503 naming what is not."""
         problems = await readiness(request.app.state.storages)
+        if draining():
+            # Load balancers stop routing here while live calls finish.
+            problems["process"] = "shutting down: draining live media streams"
         if problems:
             return Response({"status": "unavailable", "problems": problems}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
