@@ -40,7 +40,7 @@ PASSWORD = "bench-password-0123"
 EMAIL = "bench-admin@example.com"
 PG_ADMIN = os.environ.get("TALKTURO_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
 PG_DB = "talkturo_bench_calllogs"
-SEED_VERSION = "v1"
+SEED_VERSION = "v2"
 END = datetime(2025, 6, 1, tzinfo=UTC)
 RUNS = 40
 REF_RUNS = 6
@@ -242,7 +242,7 @@ async def seed_postgres(url: str) -> None:
     await admin.close()
     org_ids, assistants = await _make_accounts(url)
     conn = await asyncpg.connect(url.replace("postgres://", "postgresql://", 1))
-    await conn.execute("DROP INDEX IF EXISTS call_transcript_fts")
+    await conn.execute("DROP INDEX IF EXISTS call_transcript_tsv")
     t0 = time.perf_counter()
     batch: list[tuple[Any, ...]] = []
     for i, row in enumerate(_rows(org_ids, assistants), 1):
@@ -257,7 +257,7 @@ async def seed_postgres(url: str) -> None:
     if batch:
         await conn.copy_records_to_table("call", records=batch, columns=COLUMNS)
     progress("  postgres: building the full-text index")
-    mig = importlib.import_module("web.migrations.0002_call_search")
+    mig = importlib.import_module("web.migrations.0004_call_search_tsv")
     await conn.execute(mig.POSTGRES_UP)
     await conn.execute("ANALYZE")
     await conn.execute("CREATE TABLE bench_seed (version TEXT)")
@@ -485,7 +485,7 @@ def run_postgres(tmp: Path) -> bool:
             "call_org_assistant",
             "call_org_status",
             "call_org_has_rec",
-            "call_transcript_fts",
+            "call_transcript_tsv",
         ):
             await conn.execute(f"DROP INDEX IF EXISTS {name}")
         await conn.execute("ANALYZE call")

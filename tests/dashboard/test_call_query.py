@@ -114,6 +114,7 @@ async def test_both_full_text_plans_agree(
     from web.services import search
 
     monkeypatch.setattr(search, "PROBE_FROM", probe_from)
+    monkeypatch.setattr(search, "PG_PROBE_FROM", probe_from)
     org, s = data
     assert await names(org, s, q="refund") == ["refund", "old"]
     assert await names(org, s, q="refund", status="completed", date_to="2025-03-01") == ["old"]

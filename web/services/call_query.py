@@ -251,6 +251,7 @@ def build_sql(
     ``probe`` picks the full-text plan for common words (see :func:`search.text_match`).
     """
     p = _Params(dialect)
+    text_set = False
     where = [f'"call"."org_id" = {p(org_id)}']
     if f.assistant:
         where.append(f'"call"."assistant_id" = {p(f.assistant)}')
@@ -278,6 +279,7 @@ def build_sql(
             fts = search.fts_query(dialect, f.q)
             # A search of punctuation alone has no word to find: it matches nothing.
             where.append(search.text_match(dialect, p(fts), probe=probe) if fts else "1 = 0")
+            text_set = bool(fts) and not probe
     if f.cursor:
         # Row-value comparison: one range on the (org, started_at, id) order.
         where.append(
@@ -288,6 +290,12 @@ def build_sql(
     conditions = " AND ".join(where)
     order = f'ORDER BY "call"."started_at" DESC, "call"."id" DESC LIMIT {int(limit)}'
     sql = f'SELECT "call"."id" FROM "call" WHERE {conditions} {order}'  # noqa: S608
+    if dialect == "postgres" and text_set:
+        # The set plan: matches found through the GIN index first, then sorted. Without the
+        # fence the planner walks the time index and checks rows until it finds enough.
+        inner = f'SELECT "call"."id", "call"."started_at" FROM "call" WHERE {conditions}'  # noqa: S608
+        order = f"ORDER BY m.started_at DESC, m.id DESC LIMIT {int(limit)}"
+        sql = f"WITH m AS MATERIALIZED ({inner}) SELECT m.id FROM m {order}"  # noqa: S608
     return sql, p.values
 
 
@@ -303,9 +311,9 @@ async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE)
     conn = connections.get("default")
     dialect = str(conn.capabilities.dialect)
     probe = False
-    if dialect == "sqlite" and f.q and _search_kind(f.q) == "text":
+    if f.q and _search_kind(f.q) == "text":
         fts = search.fts_query(dialect, f.q)
-        probe = bool(fts) and await search.many_matches(fts or "")
+        probe = bool(fts) and await search.many_matches(org_id, fts or "")
     sql, values = build_sql(dialect, org_id, f, limit + 1, probe=probe)
     rows = await conn.execute_query_dict(sql, values)
     ids = [r["id"] for r in rows[:limit]]

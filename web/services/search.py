@@ -6,8 +6,8 @@ The database keeps the index itself, so a transcript is searchable the moment
 - SQLite: ``call_fts``, an FTS5 table with external content (the ``call`` table),
   kept in step by triggers on ``call`` (insert, delete, update of ``transcript_text``).
   After a ``VACUUM`` (which may renumber rowids) run :func:`rebuild_index`.
-- PostgreSQL: a GIN index on the expression ``to_tsvector('english', transcript_text)``;
-  queries use exactly that expression, so the planner picks the index.
+- PostgreSQL: ``call.transcript_tsv``, a stored generated column
+  ``to_tsvector('english', transcript_text)`` with a GIN index.
 
 Both stem English words (FTS5 ``porter`` tokenizer, PostgreSQL ``english`` config):
 "refunds" finds "refund". Whole words only: a prefix query has to merge the postings
@@ -16,7 +16,9 @@ of every word it starts, which made common prefixes cost seconds at a million ca
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 
 from tortoise import connections
 
@@ -30,6 +32,12 @@ _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
 # From this many matching transcripts on, walking the newest calls beats building the set.
 PROBE_FROM = 15_000
+# PostgreSQL's check of a stored tsvector is cheap, so walking wins sooner (estimated rows).
+PG_PROBE_FROM = 5_000
+_PG_ESTIMATE = (
+    'EXPLAIN (FORMAT JSON) SELECT 1 FROM "call" WHERE "call"."org_id" = $1'
+    ' AND "call"."transcript_tsv" @@ to_tsquery(\'english\', $2)'
+)
 
 
 def terms(q: str) -> list[str]:
@@ -54,9 +62,10 @@ def fts_query(dialect: str, q: str) -> str | None:
 def text_match(dialect: str, placeholder: str, *, probe: bool = False) -> str:
     """The condition on ``call`` that its transcript matches the query bound at ``placeholder``.
 
-    On SQLite there are two plans with the same result: the set of matching rows
-    (cheap when few transcripts match) or, with ``probe``, one look-up per candidate
-    row walked newest first (cheap when many match, as the page fills at once).
+    There are two plans with the same result: the set of matching rows (cheap when few
+    transcripts match) or, with ``probe``, a check of each candidate row walked newest
+    first (cheap when many match, as the page fills at once). On PostgreSQL the set plan
+    is the caller's to force (see ``call_query.build_sql``); the condition is the same.
     """
     if dialect == "sqlite":
         # Only fixed SQL and the placeholder are interpolated; the words travel as a parameter.
@@ -71,14 +80,23 @@ def text_match(dialect: str, placeholder: str, *, probe: bool = False) -> str:
     return f"{PG_TSVECTOR} @@ to_tsquery('{PG_TS_CONFIG}', {placeholder})"
 
 
-async def many_matches(fts: str) -> bool:
-    """Whether at least ``PROBE_FROM`` transcripts match (SQLite): counting stops there."""
+async def many_matches(org_id: uuid.UUID, fts: str) -> bool:
+    """Whether the words are common enough that walking the newest calls is the cheaper plan.
+
+    SQLite counts matching transcripts, stopping at ``PROBE_FROM``; PostgreSQL asks its
+    planner's estimate (from the column's statistics) for the org's calls.
+    """
     conn = connections.get("default")
-    rows = await conn.execute_query_dict(
-        "SELECT count(*) AS n FROM (SELECT 1 FROM call_fts WHERE call_fts MATCH ? LIMIT ?)",
-        [fts, PROBE_FROM],
-    )
-    return int(rows[0]["n"]) >= PROBE_FROM
+    if dialect() == "sqlite":
+        rows = await conn.execute_query_dict(
+            "SELECT count(*) AS n FROM (SELECT 1 FROM call_fts WHERE call_fts MATCH ? LIMIT ?)",
+            [fts, PROBE_FROM],
+        )
+        return int(rows[0]["n"]) >= PROBE_FROM
+    rows = await conn.execute_query_dict(_PG_ESTIMATE, [org_id, fts])
+    plan = rows[0]["QUERY PLAN"]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"]) >= PG_PROBE_FROM
 
 
 def dialect() -> str:
