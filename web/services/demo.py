@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import random
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from audio import encode_files
+from audio import RecordingResult, encode_files
 from web.models import (
     Analysis,
     Assistant,
@@ -221,11 +223,18 @@ async def seed_demo(
     if not with_audio:
         progress.write("espeak-ng or sox is missing: demo calls get no recordings.\n")
     bar = _Progress(progress, calls, "Seeding demo calls")
-    async with Storages(settings) as storages:
-        voices = _Voices(settings, storages) if with_audio else None
-        for i in range(calls):
-            await _seed_call(rng, org, assistants, now, i, voices)
-            bar.update(i + 1)
+    # The per-recording log lines would bury the progress bar and the logins printed below.
+    recording_log = logging.getLogger("talkturo.recording")
+    level = recording_log.level
+    recording_log.setLevel(logging.WARNING)
+    try:
+        async with Storages(settings) as storages:
+            voices = _Voices(settings, storages) if with_audio else None
+            for i in range(calls):
+                await _seed_call(rng, org, assistants, now, i, voices)
+                bar.update(i + 1)
+    finally:
+        recording_log.setLevel(level)
     progress.write(
         "Demo ready.\n"
         f"  admin: {admin_email} / {DEMO_ADMIN[1]}\n"
@@ -243,11 +252,12 @@ async def _email_taken(email: str) -> bool:
 
 
 class _Voices:
-    """Speaks each scenario once and records it for every call that uses it."""
+    """Speaks and encodes each scenario once; every call that uses it gets its own copy."""
 
     def __init__(self, settings: Settings, storages: Storages) -> None:
         self.settings, self.storages = settings, storages
         self.cache: dict[tuple[int, int], Conversation] = {}
+        self.encoded: dict[int, tuple[bytes, RecordingResult]] = {}
 
     async def conversation(self, scenario: int, turns: tuple[tuple[str, str], ...]) -> Conversation:
         key = (scenario, len(turns))
@@ -255,13 +265,21 @@ class _Voices:
             self.cache[key] = await asyncio.to_thread(synthesize, list(turns))
         return self.cache[key]
 
+    async def _encode(self, talk: Conversation) -> tuple[bytes, RecordingResult]:
+        if id(talk) not in self.encoded:
+            buf = io.BytesIO()
+            result = await asyncio.to_thread(
+                encode_files, caller=talk.caller_wav, assistant=talk.assistant_wav, dest=buf
+            )
+            self.encoded[id(talk)] = (buf.getvalue(), result)
+        return self.encoded[id(talk)]
+
     async def record(self, call: Call, talk: Conversation) -> None:
-        """Encode both legs to the call's MP3 and publish it like any finished recording."""
+        """Store the call's MP3 and peaks and publish them like any finished recording."""
+        mp3, result = await self._encode(talk)
         spool, _ = spool_paths(self.settings, call.id)
         spool.parent.mkdir(parents=True, exist_ok=True)
-        result = await asyncio.to_thread(
-            encode_files, caller=talk.caller_wav, assistant=talk.assistant_wav, dest=spool
-        )
+        await asyncio.to_thread(spool.write_bytes, mp3)
         rec = await new_row(self.settings, self.storages, call, RecordingStatus.PROCESSING, spool)
         done = Finished(
             mp3=spool,
