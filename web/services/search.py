@@ -26,8 +26,8 @@ from web.models import Call
 
 FTS_TABLE = "call_fts"
 PG_TS_CONFIG = "english"
-# The indexed expression on PostgreSQL; a query must repeat it verbatim to use the index.
-PG_TSVECTOR = f'to_tsvector(\'{PG_TS_CONFIG}\', "call"."transcript_text")'
+# A stored, GIN-indexed column on PostgreSQL (migration 0004).
+PG_TSVECTOR = '"call"."transcript_tsv"'
 _WORD = re.compile(r"[^\W_]+")
 MAX_TERMS = 12
 # From this many matching transcripts on, walking the newest calls beats building the set.
