@@ -143,6 +143,8 @@ def _serve(settings: Settings, demo: bool) -> None:
         access_log=False,
         log_config=None,
         ws_max_size=1 << 20,
+        # Media frames are base64 audio: compression costs CPU and saves little.
+        ws_per_message_deflate=False,
         # After the drain, requests still running (downloads) get this long to finish.
         timeout_graceful_shutdown=10,
     )
