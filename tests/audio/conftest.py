@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from tests.speech import speak_wav
+
 CALLER_TEXT = (
     "Hello, I am calling about my order number four five six. It has not arrived yet, "
     "and I would like to know when it will be delivered, or else get a refund please."
@@ -38,28 +40,7 @@ def _require(tool: str) -> None:
 
 
 def _speak(directory: Path, name: str, voice: str, text: str, rate: int) -> Path:
-    raw = directory / f"{name}.raw.wav"
-    out = directory / f"{name}.wav"
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
-    subprocess.run(
-        [
-            "sox",
-            "-R",
-            str(raw),
-            "-r",
-            str(rate),
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(out),
-            "gain",
-            "-n",
-            "-3",
-        ],
-        check=True,
-    )
-    return out
+    return speak_wav(directory, name, voice, text, rate)
 
 
 def _read_wav(path: Path) -> npt.NDArray[np.float32]:

@@ -21,6 +21,7 @@ import websockets
 from litestar import Litestar
 
 from tests.conftest import Tenant, create_bucket, free_port, make_env, make_tenant
+from tests.speech import speak_wav
 from web.app import create_app
 from web.models import Recording
 from web.settings import Settings, load_settings
@@ -40,28 +41,8 @@ class Voice:
 
 
 def _speak(directory: Path, name: str, voice: str, text: str, rate: int) -> Voice:
-    raw = directory / f"{name}.raw.wav"
-    wav = directory / f"{name}.wav"
+    wav = speak_wav(directory, name, voice, text, rate)
     ulaw = directory / f"{name}.ul"
-    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
-    subprocess.run(
-        [
-            "sox",
-            "-R",
-            str(raw),
-            "-r",
-            str(rate),
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(wav),
-            "gain",
-            "-n",
-            "-3",
-        ],
-        check=True,
-    )
     subprocess.run(
         ["sox", "-R", str(wav), "-t", "raw", "-e", "mu-law", "-b", "8", "-r", "8000", str(ulaw)],
         check=True,
