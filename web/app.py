@@ -47,10 +47,10 @@ from web.storage import Storages
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("talkturo")
 
-# Every route handler of the service. One list, so nothing is registered elsewhere.
 # Paths for programs, not people: errors are JSON and a missing login is a 401, not a redirect.
 MACHINE_PATHS = ("/api/", "/metrics")
 
+# Every route handler of the service. One list, so nothing is registered elsewhere.
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     DashboardController,
