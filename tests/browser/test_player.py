@@ -150,7 +150,6 @@ def _position(page: Any) -> float:
 
 def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None:
     context, page, requests = _open_panel(browser, seeded)
-    player = page.locator("[data-player]")
     # The waveform is drawn from peaks alone: no MP3 byte was fetched yet.
     assert any(u.endswith("/peaks.json") for u in requests)
     assert not any(".mp3" in u for u in requests)
@@ -202,12 +201,19 @@ def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None
     assert _position(page) > duration - 1.0
     assert int(slider.get_attribute("aria-valuenow")) >= round(duration) - 1
     assert "seconds of" in slider.get_attribute("aria-valuetext")
+    # Space toggles playback: from a settled pause, it plays, then pauses again.
+    audio = "document.querySelector('[data-player] audio')"
+    page.evaluate(f"() => {audio}.pause()")
+    page.wait_for_function(f"() => {audio}.paused")
     page.keyboard.press("Home")
     page.keyboard.press("Space")
+    page.wait_for_function(f"() => !{audio}.paused")
+    # The player's own state follows the media element's events.
     page.wait_for_function(
-        "() => document.querySelector('[data-player] audio').paused !== "
-        f"{'true' if player.get_attribute('data-state') == 'playing' else 'false'}"
+        "() => document.querySelector('[data-player]').dataset.state === 'playing'"
     )
+    page.keyboard.press("Space")
+    page.wait_for_function(f"() => {audio}.paused")
     context.close()
 
 
