@@ -62,10 +62,12 @@ class Peaks:
         # Padding must not win a min/max: fill with the last row's values.
         if groups * factor > self.length:
             padded[self.length :] = self.zoom[-1]
-        shaped = padded.reshape(groups, factor, 4)
+        # Reduce along a contiguous axis: about ten times faster than the strided view on an
+        # hour, and this runs while the caller waits at hang-up.
+        columns = np.ascontiguousarray(padded.reshape(groups, factor, 4).transpose(0, 2, 1))
         rows = np.empty((groups, 4), dtype=np.int8)
-        rows[:, 0::2] = shaped[:, :, 0::2].min(axis=1)
-        rows[:, 1::2] = shaped[:, :, 1::2].max(axis=1)
+        rows[:, 0::2] = columns[:, 0::2, :].min(axis=2)
+        rows[:, 1::2] = columns[:, 1::2, :].max(axis=2)
         return self.zoom_spp * factor, rows
 
     def overview_json(self, max_points: int = OVERVIEW_MAX_POINTS) -> bytes:

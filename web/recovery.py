@@ -66,7 +66,7 @@ async def recover_from_spool(settings: Settings, storages: Storages, rec: Record
     except AudioError as exc:
         await _fail(rec, f"the spool cannot be decoded: {exc}")
         return "failed"
-    peaks = await asyncio.to_thread(recs.overview_json, summary.peaks)
+    peaks = await asyncio.to_thread(summary.peaks.overview_json)
     done = recs.Finished(path, peaks, summary.duration_ms, summary.size_bytes, summary.sha256)
     published = await recs.publish(settings, storages, rec, done)
     return "available" if published else "postponed"

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from audio import OVERVIEW_MAX_POINTS, LegFormat, Peaks, Recorder
 from audio.peaks import PeaksBuilder
@@ -121,3 +122,21 @@ def test_overview_of_an_hour_is_small(caller_speech: Speech, assistant_speech: S
     overview = peaks.overview_json()
     assert json.loads(overview)["length"] <= OVERVIEW_MAX_POINTS
     assert len(gzip.compress(overview, 9)) <= 40_000
+
+
+@pytest.mark.parametrize("length", [1, 3999, 4000, 4001, 12345, 360_007])
+def test_overview_is_min_of_mins_and_max_of_maxes_per_group(length: int) -> None:
+    rng = np.random.default_rng(length)
+    zoom = rng.integers(-128, 128, size=(length, 4)).astype(np.int8)
+    peaks = Peaks(sample_rate=24000, zoom_spp=240, zoom=zoom)
+    spp, rows = peaks.overview()
+    factor = spp // 240
+    assert len(rows) <= 4000
+    for g in (0, len(rows) // 2, len(rows) - 1):
+        group = zoom[g * factor : (g + 1) * factor]
+        assert list(rows[g]) == [
+            group[:, 0].min(),
+            group[:, 1].max(),
+            group[:, 2].min(),
+            group[:, 3].max(),
+        ]

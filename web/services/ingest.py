@@ -269,7 +269,7 @@ class MediaSession:
         os.close(self._fd)
         self._fd = -1
         self._flushed = True
-        return result, recs.overview_json(result.peaks)
+        return result, result.peaks.overview_json()
 
     async def _keep(self) -> None:
         """Renew the claim while the stream lives; finalize once a dropped socket times out."""
@@ -507,7 +507,7 @@ async def upload_recording(
     try:
         work.mkdir(parents=True)
         result = await _receive_and_decode(work, mp3, content_type, body)
-        peaks = await asyncio.to_thread(recs.overview_json, result.peaks)
+        peaks = await asyncio.to_thread(result.peaks.overview_json)
     except BaseException:
         await asyncio.shield(recs.drop_row(row))
         raise
