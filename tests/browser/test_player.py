@@ -6,18 +6,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
-from tests.playback.conftest import SpeechRecording, make_speech_recording
+from tests.playback.conftest import SpeechRecording, make_speech_recording, seed_call_on
 from web.db import close_db, open_db
-from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
 from web.settings import DatabaseSettings
-from web.storage import LocalStorage, recording_key
+from web.storage import LocalStorage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,39 +42,7 @@ async def _seed(db_url: str, root: Path, speech: SpeechRecording) -> tuple[str, 
     await open_db(DatabaseSettings(db_url))
     try:
         tenant = await make_tenant("Org Browser")
-        assistant = await Assistant.create(org=tenant.org, name="Support bot")
-        now = datetime.now(UTC)
-        call = await Call.create(
-            org=tenant.org,
-            assistant=assistant,
-            direction=Direction.INBOUND,
-            from_number="+1 415 555 0101",
-            to_number="+1 415 555 0100",
-            from_digits="14155550101",
-            to_digits="14155550100",
-            status=CallStatus.COMPLETED,
-            started_at=now,
-            ended_at=now,
-            duration_ms=speech.duration_ms,
-            recording_enabled=True,
-            has_recording=True,
-        )
-        storage = LocalStorage(root)
-        key = recording_key(tenant.org.id, now, call.id, "mp3")
-        peaks_key = recording_key(tenant.org.id, now, call.id, "peaks.json")
-        await storage.put_bytes(key, speech.mp3, "audio/mpeg")
-        await storage.put_bytes(peaks_key, speech.peaks_json, "application/json")
-        await Recording.create(
-            call=call,
-            org=tenant.org,
-            status=RecordingStatus.AVAILABLE,
-            storage_key=key,
-            peaks_key=peaks_key,
-            sha256=speech.sha256,
-            size_bytes=len(speech.mp3),
-            duration_ms=speech.duration_ms,
-            available_at=now,
-        )
+        call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
         return str(call.id), tenant.admin.email
     finally:
         await close_db()

@@ -101,7 +101,20 @@ async def seed_call(
     status: RecordingStatus = RecordingStatus.AVAILABLE,
     **rec_fields: Any,
 ) -> tuple[Call, Recording]:
-    """A completed call of ``tenant`` with a stored recording (objects written through storage)."""
+    """A completed call of ``tenant`` with a recording stored on the app's platform storage."""
+    storage = app.state.storages.platform()
+    return await seed_call_on(storage, tenant, speech, status=status, **rec_fields)
+
+
+async def seed_call_on(
+    storage: Any,
+    tenant: Tenant,
+    speech: SpeechRecording,
+    *,
+    status: RecordingStatus = RecordingStatus.AVAILABLE,
+    **rec_fields: Any,
+) -> tuple[Call, Recording]:
+    """A completed call of ``tenant`` with a recording written through ``storage``."""
     assistant = await Assistant.create(org=tenant.org, name="Support bot")
     started = datetime.now(UTC)
     call = await Call.create(
@@ -119,7 +132,6 @@ async def seed_call(
         recording_enabled=True,
         has_recording=status == RecordingStatus.AVAILABLE,
     )
-    storage = app.state.storages.platform()
     key = recording_key(tenant.org.id, started, call.id, "mp3")
     peaks_key = recording_key(tenant.org.id, started, call.id, "peaks.json")
     await storage.put_bytes(key, speech.mp3, "audio/mpeg")
