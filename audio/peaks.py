@@ -10,14 +10,42 @@ from __future__ import annotations
 import json
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 OVERVIEW_MAX_POINTS = 4000
 ZOOM_PIXELS_PER_SECOND = 100
-_BLOCK_ROWS = 6000
+# Long recordings keep a coarse level (this many zoom pixels per row), built block by block as
+# the call runs, so the overview at hang-up reduces ~16 times fewer rows.
+COARSE = 16
+_BLOCK_ROWS = 6000  # a whole number of COARSE groups
+
+
+def _reduce(rows: npt.NDArray[np.int8], factor: int) -> npt.NDArray[np.int8]:
+    """Min of mins and max of maxes over groups of ``factor`` rows (the last may be short)."""
+    length = rows.shape[0]
+    if factor == 1:
+        return rows
+    groups = math.ceil(length / factor)
+    padded = np.empty((groups * factor, 4), dtype=np.int8)
+    padded[:length] = rows
+    # Padding must not win a min/max: fill with the last row's values.
+    padded[length:] = rows[-1]
+    # Reduce along a contiguous axis: about ten times faster than the strided view on an
+    # hour, and this runs while the caller waits at hang-up.
+    columns = np.ascontiguousarray(padded.reshape(groups, factor, 4).transpose(0, 2, 1))
+    out = np.empty((groups, 4), dtype=np.int8)
+    out[:, 0::2] = columns[:, 0::2, :].min(axis=2)
+    out[:, 1::2] = columns[:, 1::2, :].max(axis=2)
+    return out
+
+
+def overview_factor(length: int, max_points: int = OVERVIEW_MAX_POINTS) -> int:
+    """Zoom pixels per overview pixel: the fewest that fit, a multiple of COARSE above it."""
+    factor = max(1, math.ceil(length / max_points))
+    return factor if factor <= COARSE else COARSE * math.ceil(factor / COARSE)
 
 
 def zoom_samples_per_pixel(sample_rate: int) -> int:
@@ -45,6 +73,8 @@ class Peaks:
     sample_rate: int
     zoom_spp: int
     zoom: npt.NDArray[np.int8]
+    # ``zoom`` reduced by COARSE, when the builder made it on the way; derived when absent.
+    coarse: npt.NDArray[np.int8] | None = field(default=None, compare=False, repr=False)
 
     @property
     def length(self) -> int:
@@ -53,22 +83,13 @@ class Peaks:
 
     def overview(self, max_points: int = OVERVIEW_MAX_POINTS) -> tuple[int, npt.NDArray[np.int8]]:
         """(samples_per_pixel, rows) with at most ``max_points`` rows: min of mins, max of maxes."""
-        factor = max(1, math.ceil(self.length / max_points))
-        if factor == 1:
-            return self.zoom_spp, self.zoom
-        groups = math.ceil(self.length / factor)
-        padded = np.zeros((groups * factor, 4), dtype=np.int8)
-        padded[: self.length] = self.zoom
-        # Padding must not win a min/max: fill with the last row's values.
-        if groups * factor > self.length:
-            padded[self.length :] = self.zoom[-1]
-        # Reduce along a contiguous axis: about ten times faster than the strided view on an
-        # hour, and this runs while the caller waits at hang-up.
-        columns = np.ascontiguousarray(padded.reshape(groups, factor, 4).transpose(0, 2, 1))
-        rows = np.empty((groups, 4), dtype=np.int8)
-        rows[:, 0::2] = columns[:, 0::2, :].min(axis=2)
-        rows[:, 1::2] = columns[:, 1::2, :].max(axis=2)
-        return self.zoom_spp * factor, rows
+        factor = overview_factor(self.length, max_points)
+        if factor <= COARSE:
+            return self.zoom_spp * factor, _reduce(self.zoom, factor)
+        coarse = self.coarse
+        if coarse is None or coarse.shape[0] != math.ceil(self.length / COARSE):
+            coarse = _reduce(self.zoom, COARSE)
+        return self.zoom_spp * factor, _reduce(coarse, factor // COARSE)
 
     def overview_json(self, max_points: int = OVERVIEW_MAX_POINTS) -> bytes:
         """The overview as audiowaveform JSON v2 (compact), at most ``max_points`` per channel."""
@@ -122,6 +143,7 @@ class PeaksBuilder:
         self.spp = zoom_samples_per_pixel(sample_rate)
         self._carry = np.zeros((2, 0), dtype=np.float32)
         self._blocks: list[npt.NDArray[np.int8]] = []
+        self._coarse: list[npt.NDArray[np.int8]] = []
         self._block = np.zeros((_BLOCK_ROWS, 4), dtype=np.int8)
         self._used = 0
         self.samples = 0
@@ -152,7 +174,12 @@ class PeaksBuilder:
             self._carry = np.zeros((2, 0), dtype=np.float32)
         parts = [*self._blocks, self._block[: self._used]]
         zoom = np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
-        return Peaks(sample_rate=self.sample_rate, zoom_spp=self.spp, zoom=zoom)
+        coarse = None
+        if self._used:
+            coarse = np.concatenate([*self._coarse, _reduce(self._block[: self._used], COARSE)])
+        elif self._coarse:
+            coarse = np.concatenate(self._coarse)
+        return Peaks(sample_rate=self.sample_rate, zoom_spp=self.spp, zoom=zoom, coarse=coarse)
 
     def _append(self, pixels: npt.NDArray[np.float32]) -> None:
         rows = np.empty((pixels.shape[1], 4), dtype=np.int8)
@@ -169,5 +196,6 @@ class PeaksBuilder:
             start += take
             if self._used == _BLOCK_ROWS:
                 self._blocks.append(self._block)
+                self._coarse.append(_reduce(self._block, COARSE))
                 self._block = np.zeros((_BLOCK_ROWS, 4), dtype=np.int8)
                 self._used = 0

@@ -4,6 +4,7 @@
   from its spool on this host: the cut frame is trimmed, peaks are rebuilt from the MP3.
 - ``retry_uploads``: a recording whose upload failed is uploaded again, with backoff.
 - ``cleanup_multipart``: multipart uploads that no live recording owns are aborted.
+- ``empty_spool_trash``: published spools whose background deletion a crash cut short.
 
 Streams whose socket dropped while their process lives are finalized by that process
 after ``TALKTURO_STREAM_TIMEOUT`` (it holds the audio not yet encoded). Every job claims its
@@ -161,8 +162,14 @@ async def cleanup_multipart(state: Any, *, force: bool = False) -> int:
     return aborted
 
 
+async def empty_spool_trash(state: Any) -> int:
+    """Delete published spools that a crash left in the trash before their deletion."""
+    return await asyncio.to_thread(recs.empty_trash, state.settings)
+
+
 def register(jobs: Any) -> None:
     """Add this module's jobs to the worker's registry."""
     jobs.add("recover_streams", recover_streams)
     jobs.add("retry_uploads", retry_uploads)
     jobs.add("cleanup_multipart", cleanup_multipart)
+    jobs.add("empty_spool_trash", empty_spool_trash)

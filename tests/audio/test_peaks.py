@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audio import OVERVIEW_MAX_POINTS, LegFormat, Peaks, Recorder
-from audio.peaks import PeaksBuilder
+from audio.peaks import COARSE, PeaksBuilder
 from tests.audio._helpers import chunks, ffmpeg_decode, interleave, raw_peaks
 from tests.audio.conftest import Speech
 
@@ -140,3 +140,26 @@ def test_overview_is_min_of_mins_and_max_of_maxes_per_group(length: int) -> None
             group[:, 2].min(),
             group[:, 3].max(),
         ]
+
+
+@pytest.mark.parametrize("length", [64_001, 100_003, 360_000])
+def test_the_coarse_level_built_during_the_call_gives_the_same_overview(length: int) -> None:
+    # A long call: the builder keeps a coarse level as it goes; the overview made from it
+    # must equal the one derived from the zoom level alone (as recovery from a spool does).
+    rng = np.random.default_rng(length)
+    builder = PeaksBuilder(800)
+    samples = rng.uniform(-1, 1, size=(2, length * builder.spp - 3)).astype(np.float32)
+    at = 0
+    while at < samples.shape[1]:
+        step = int(rng.integers(1, 20_000))
+        builder.add(samples[:, at : at + step])
+        at += step
+    built = builder.finish()
+    assert built.coarse is not None
+    plain = Peaks.from_bytes(built.to_bytes())
+    assert plain.coarse is None
+    spp, rows = built.overview()
+    assert spp == plain.overview()[0]
+    assert spp // built.zoom_spp > COARSE
+    assert np.array_equal(rows, plain.overview()[1])
+    assert len(rows) <= OVERVIEW_MAX_POINTS

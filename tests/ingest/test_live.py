@@ -26,6 +26,7 @@ from tests.ingest.conftest import (
     wait_for_status,
 )
 from web.models import Call, Recording, RecordingStatus
+from web.services import recordings as recs
 
 STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
 
@@ -80,6 +81,13 @@ async def test_full_live_call_becomes_available(
     assert rec.storage_key.endswith(f"/{call_id}.mp3")
     assert rec.spool_path == ""
     assert spool_files(live) == []
+    # The published spool is deleted in the background, not left on disk.
+    trash = recs.trash_dir(live.settings)
+    for _ in range(200):
+        if not any(trash.iterdir()):
+            break
+        await asyncio.sleep(0.05)
+    assert list(trash.iterdir()) == []
 
     stored = await read_object(live.app, rec, rec.storage_key)
     # Exactly the recorder's bytes.

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -13,12 +14,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import MotoServer, Tenant, create_bucket, make_tenant
+from tests.conftest import MotoServer, Tenant, create_bucket, make_env, make_tenant
 from tests.ingest.conftest import Live, Voice, call_frames, frames, read_object, stereo_start
 from web import recovery
 from web.models import Recording, RecordingStatus
 from web.services import recordings as recs
-from web.settings import Settings
+from web.settings import Settings, load_settings
 
 STOP = {"event": "stop"}
 
@@ -246,3 +247,17 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
     lost = await Recording.get(id=lost.id)
     assert lost.status == RecordingStatus.FAILED
     assert "gone" in lost.last_error
+
+
+async def test_the_worker_empties_a_spool_trash_left_by_a_crash(tmp_path: Path) -> None:
+    settings = load_settings(make_env(tmp_path / "data", "sqlite://:memory:"))
+    left = tmp_path / "data" / "spool" / "calls" / "c.mp3"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"\xff" * 1000)
+    left.with_suffix(".peaks.json").write_bytes(b"{}")
+    # Moved aside at publish, then the process died before the background delete.
+    recs._move_to_trash(settings, left)
+    assert not left.exists()
+    assert len(list(recs.trash_dir(settings).iterdir())) == 2
+    assert await recovery.empty_spool_trash(SimpleNamespace(settings=settings)) == 2
+    assert list(recs.trash_dir(settings).iterdir()) == []

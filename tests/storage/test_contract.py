@@ -117,6 +117,26 @@ async def test_multipart_roundtrip(storage: Storage) -> None:
     assert (KEY, upload) not in await storage.list_multipart_uploads()
 
 
+async def test_multipart_in_order_with_a_part_uploaded_again(storage: Storage) -> None:
+    # The way a live call uploads: parts in order, and a retried part replaces the first try.
+    first, second, retried, last = (os.urandom(5 * 1024 * 1024) for _ in range(4))
+    upload = await storage.start_multipart(KEY, "audio/mpeg")
+    e1 = await storage.upload_part(KEY, upload, 1, first)
+    await storage.upload_part(KEY, upload, 2, second)
+    e2 = await storage.upload_part(KEY, upload, 2, retried)
+    e3 = await storage.upload_part(KEY, upload, 3, last[:777])
+    await storage.complete_multipart(KEY, upload, [(1, e1), (2, e2), (3, e3)])
+    assert await _read(storage, KEY) == first + retried + last[:777]
+
+
+async def test_multipart_completes_with_the_named_parts_only(storage: Storage) -> None:
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024), os.urandom(99)]
+    upload = await storage.start_multipart(KEY, "audio/mpeg")
+    etags = [(n, await storage.upload_part(KEY, upload, n, parts[n - 1])) for n in (1, 2, 3)]
+    await storage.complete_multipart(KEY, upload, [etags[0], etags[2]])
+    assert await _read(storage, KEY) == parts[0] + parts[2]
+
+
 async def test_multipart_abort_leaves_nothing(storage: Storage) -> None:
     upload = await storage.start_multipart(KEY, "audio/mpeg")
     await storage.upload_part(KEY, upload, 1, b"x" * 1000)

@@ -40,7 +40,7 @@ PEAKS_TYPE = "application/json"
 # S3's smallest part (except the last); parts are uploaded from the spool as the call grows.
 PART_SIZE = 5 * 1024 * 1024
 # A local directory has no minimum: smaller parts leave a smaller tail for the hang-up.
-LOCAL_PART_SIZE = 1024 * 1024
+LOCAL_PART_SIZE = 256 * 1024
 # A claim lasts this long unless renewed; live streams renew it every HEARTBEAT_S.
 LEASE = timedelta(seconds=30)
 HEARTBEAT_S = 5.0
@@ -127,6 +127,48 @@ def remove_spool(mp3: Path) -> None:
     """Delete a spool MP3 and its peaks file."""
     mp3.unlink(missing_ok=True)
     mp3.with_suffix(".peaks.json").unlink(missing_ok=True)
+
+
+def trash_dir(settings: Settings) -> Path:
+    """Where published spools wait to be deleted (beside the spool, on the same disk)."""
+    return settings.data_dir / "spool-trash"
+
+
+def _move_to_trash(settings: Settings, mp3: Path) -> None:
+    trash = trash_dir(settings)
+    trash.mkdir(parents=True, exist_ok=True)
+    for path in (mp3, mp3.with_suffix(".peaks.json")):
+        try:
+            path.rename(trash / f"{secrets.token_hex(8)}-{path.name}")
+        except FileNotFoundError:
+            continue
+        except OSError:
+            path.unlink(missing_ok=True)  # another disk: delete it here and now
+
+
+def empty_trash(settings: Settings) -> int:
+    """Delete every file in the spool trash; returns how many."""
+    removed = 0
+    with contextlib.suppress(FileNotFoundError):
+        for path in trash_dir(settings).iterdir():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+_EMPTYING: set[asyncio.Task[int]] = set()
+
+
+async def discard_spool(settings: Settings, mp3: Path) -> None:
+    """Take a published spool out of the spool at once; delete it in the background.
+
+    Unlinking an hour-long call's file costs milliseconds that the hang-up need not wait for.
+    A crash before the delete leaves it in the trash, which the worker empties.
+    """
+    await asyncio.to_thread(_move_to_trash, settings, mp3)
+    task = asyncio.get_running_loop().create_task(asyncio.to_thread(empty_trash, settings))
+    _EMPTYING.add(task)
+    task.add_done_callback(_EMPTYING.discard)
 
 
 async def new_row(
@@ -323,7 +365,7 @@ async def publish(
         await _postpone(rec, done, uploader, str(exc))
         return False
     await _mark_available(rec, done)
-    await asyncio.to_thread(remove_spool, done.mp3)
+    await discard_spool(settings, done.mp3)
     return True
 
 

@@ -1,16 +1,23 @@
-"""Objects as files under one directory: atomic writes, ranged reads, multipart via part files."""
+"""Objects as files under one directory: atomic writes, ranged reads, multipart uploads.
+
+A multipart upload appends parts that arrive in order to one ``assembled`` file as they come,
+so completing a live call's upload is a rename however long the call was. Parts that come
+early wait in part files; completing with other parts than the ones assembled (a subset,
+say) copies the spans instead. The latest upload of a part number wins, as on S3.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import mimetypes
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,8 @@ from web.storage.base import (
 )
 
 _MULTIPART_DIR = ".multipart"
+_ASSEMBLED = "assembled"
+_MANIFEST = "assembled.parts"
 _TYPES = {".mp3": "audio/mpeg", ".json": "application/json", ".dat": "application/octet-stream"}
 
 
@@ -34,20 +43,23 @@ def _content_type(path: Path) -> str:
     )
 
 
-def _append_file(out: Any, source: Path) -> None:
-    """Append a file's bytes in the kernel (sendfile), not through Python buffers."""
+Segment = tuple[Path, int, int]  # a file, an offset in it, a byte count
+
+
+def _copy_segment(out: Any, segment: Segment) -> None:
+    """Append a span of a file in the kernel (sendfile), not through Python buffers."""
+    source, offset, count = segment
     out.flush()
     with source.open("rb") as src:
-        size = os.fstat(src.fileno()).st_size
-        offset = 0
-        while offset < size:
-            sent = os.sendfile(out.fileno(), src.fileno(), offset, size - offset)
+        end = offset + count
+        while offset < end:
+            sent = os.sendfile(out.fileno(), src.fileno(), offset, end - offset)
             if sent == 0:
-                break
+                raise ValueError(f"{source.name} is shorter than expected")
             offset += sent
 
 
-def _write_atomic(target: Path, fill: object) -> None:
+def _write_atomic(target: Path, fill: bytes | list[Segment]) -> None:
     """Write via a temp file beside ``target`` and rename, so readers never see a partial file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
@@ -56,12 +68,139 @@ def _write_atomic(target: Path, fill: object) -> None:
             if isinstance(fill, bytes):
                 out.write(fill)
             else:
-                for part in [fill] if isinstance(fill, Path) else fill:  # type: ignore[attr-defined]
-                    _append_file(out, Path(part))
+                for segment in fill:
+                    _copy_segment(out, segment)
         Path(temp).replace(target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def _whole(path: Path) -> Segment:
+    return (path, 0, path.stat().st_size)
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+class _Upload:
+    """One multipart upload's directory. Every method runs under the upload's file lock.
+
+    Parts ``1..k`` that arrived in order live back to back in ``assembled``, listed in the
+    manifest (``number etag size`` per line); any other part is a ``part-NNNNN`` file until the
+    parts before it arrive. Writes go bytes first, then the manifest (atomically), then the
+    removal of what they replace, so a crash at any point leaves every part's latest bytes.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.assembled = directory / _ASSEMBLED
+
+    def part_file(self, number: int) -> Path:
+        return self.dir / f"part-{number:05d}"
+
+    @contextmanager
+    def locked(self) -> Iterator[list[tuple[int, str, int]]]:
+        with (self.dir / "key").open("rb") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            yield self._manifest()
+
+    def _manifest(self) -> list[tuple[int, str, int]]:
+        try:
+            lines = (self.dir / _MANIFEST).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for line in lines:
+            number, etag, size = line.split()
+            entries.append((int(number), etag, int(size)))
+        return entries
+
+    def _save(self, entries: list[tuple[int, str, int]]) -> None:
+        temp = self.dir / f".{_MANIFEST}.tmp"
+        temp.write_text("".join(f"{n} {etag} {size}\n" for n, etag, size in entries))
+        temp.replace(self.dir / _MANIFEST)
+
+    @staticmethod
+    def _offsets(entries: list[tuple[int, str, int]]) -> list[int]:
+        offsets, at = [], 0
+        for _, _, size in entries:
+            offsets.append(at)
+            at += size
+        return offsets
+
+    def put(self, number: int, data: bytes, etag: str) -> None:
+        """Store part ``number``; the latest upload of a number wins, as on S3."""
+        with self.locked() as entries:
+            numbers = [n for n, _, _ in entries]
+            if number in numbers:
+                # Uploaded again: the parts after it leave the assembled file for part files.
+                cut = numbers.index(number)
+                offsets = self._offsets(entries)
+                with self.assembled.open("rb") as fh:
+                    for (n, _, size), at in zip(
+                        entries[cut + 1 :], offsets[cut + 1 :], strict=True
+                    ):
+                        fh.seek(at)
+                        _write_atomic(self.part_file(n), fh.read(size))
+                entries = entries[:cut]
+            elif number != len(entries) + 1:
+                _write_atomic(self.part_file(number), bytes(data))
+                return
+            self._append(entries, number, data, etag)
+            # Parts that came early follow on now.
+            while (early := self.part_file(len(entries) + 1)).exists():
+                body = early.read_bytes()
+                self._append(entries, len(entries) + 1, body, _md5(body))
+
+    def _append(
+        self, entries: list[tuple[int, str, int]], number: int, data: bytes, etag: str
+    ) -> None:
+        keep = sum(size for _, _, size in entries)
+        fd = os.open(self.assembled, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            # Bytes past the manifest are what a crash left mid-append: drop them.
+            os.ftruncate(fd, keep)
+            os.lseek(fd, keep, os.SEEK_SET)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        entries.append((number, etag, len(data)))
+        self._save(entries)
+        self.part_file(number).unlink(missing_ok=True)
+
+    def complete(self, target: Path, parts: list[tuple[int, str]]) -> None:
+        """Move the assembled file into place if it is exactly ``parts``; else copy the spans."""
+        with self.locked() as entries:
+            offsets = self._offsets(entries)
+            held = self.assembled.stat().st_size if entries else 0
+            if held < sum(size for _, _, size in entries):
+                raise ValueError("the upload's assembled parts are damaged; upload them again")
+            if [(n, etag) for n, etag, _ in entries] == parts:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.assembled.replace(target)
+                return
+            listed = {
+                n: (etag, at, size) for (n, etag, size), at in zip(entries, offsets, strict=True)
+            }
+            segments: list[Segment] = []
+            for number, etag in parts:
+                if number in listed:
+                    segments.append((self.assembled, listed[number][1], listed[number][2]))
+                    stored = listed[number][0]
+                elif self.part_file(number).exists():
+                    segments.append(_whole(self.part_file(number)))
+                    stored = _md5(self.part_file(number).read_bytes())
+                else:
+                    raise ValueError(f"part {number} was never uploaded")
+                if etag.strip('"') != stored:
+                    raise ValueError(f"part {number} does not match its etag")
+            if not segments:
+                raise ValueError("complete_multipart needs the parts that were uploaded")
+            _write_atomic(target, segments)
 
 
 class LocalStorage:
@@ -83,7 +222,7 @@ class LocalStorage:
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         """Copy the file in atomically."""
-        await asyncio.to_thread(_write_atomic, self._path(key), Path(path))
+        await asyncio.to_thread(lambda: _write_atomic(self._path(key), [_whole(Path(path))]))
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Write the bytes atomically."""
@@ -155,42 +294,53 @@ class LocalStorage:
         await asyncio.to_thread(create)
         return upload_id
 
-    async def _checked_dir(self, key: str, upload_id: str) -> Path:
+    def _checked(self, key: str, upload_id: str) -> _Upload:
+        """The upload ``upload_id`` of ``key`` (blocking: call it off the event loop)."""
         directory = self._upload_dir(upload_id)
         try:
-            stored = await asyncio.to_thread((directory / "key").read_text)
+            stored = (directory / "key").read_text()
         except FileNotFoundError:
             raise ObjectNotFound(f"no multipart upload {upload_id!r}") from None
         if stored != key:
             raise ObjectNotFound(f"upload {upload_id!r} is not for {key!r}")
-        return directory
+        return _Upload(directory)
 
     async def upload_part(self, key: str, upload_id: str, part_number: int, data: bytes) -> str:
-        """Write one part file; its etag is the MD5 of its bytes, as on S3."""
+        """Store one part; its etag is the MD5 of its bytes, as on S3."""
         if not 1 <= part_number <= 10000:
             raise ValueError("part numbers run from 1 to 10000")
-        directory = await self._checked_dir(key, upload_id)
-        await asyncio.to_thread(_write_atomic, directory / f"part-{part_number:05d}", bytes(data))
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+        def put() -> str:
+            upload = self._checked(key, upload_id)
+            etag = _md5(data)
+            upload.put(part_number, bytes(data), etag)
+            return etag
+
+        return await asyncio.to_thread(put)
 
     async def complete_multipart(
         self, key: str, upload_id: str, parts: list[tuple[int, str]]
     ) -> None:
-        """Concatenate the named parts into the object, then drop the upload."""
-        directory = await self._checked_dir(key, upload_id)
-        paths = [directory / f"part-{number:05d}" for number, _ in sorted(parts)]
-        if not paths or not all(p.exists() for p in paths):
-            raise ValueError("complete_multipart needs the parts that were uploaded")
-        await asyncio.to_thread(_write_atomic, self._path(key), paths)
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+        """Make the named parts the object (a rename when they came in order), drop the upload."""
+
+        def complete() -> None:
+            upload = self._checked(key, upload_id)
+            upload.complete(self._path(key), sorted(parts))
+            shutil.rmtree(upload.dir, ignore_errors=True)
+
+        await asyncio.to_thread(complete)
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        """Remove the upload's part files."""
-        try:
-            directory = await self._checked_dir(key, upload_id)
-        except ObjectNotFound:
-            return
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+        """Remove the upload and its parts."""
+
+        def abort() -> None:
+            try:
+                upload = self._checked(key, upload_id)
+            except ObjectNotFound:
+                return
+            shutil.rmtree(upload.dir, ignore_errors=True)
+
+        await asyncio.to_thread(abort)
 
     async def list_multipart_uploads(self) -> list[tuple[str, str]]:
         """Every upload directory with its key."""
