@@ -2,7 +2,8 @@
 
 1. Throughput: one 100 MB download through GET /api/v1/calls/{id}/recording versus a direct
    (presigned) GetObject of the same object from the same moto_server, both read by the
-   same HTTP client. Target ratio >= 0.9.
+   same HTTP client, after one untimed download of each. Nine rounds, alternating which
+   side goes first; target: the median of the rounds' ratios >= 0.9.
 2. Memory: peak RSS growth of the server while 20 clients each download the 100 MB object
    at once. Target <= 64 MB.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SIZE = 100 * 1024 * 1024
 CLIENTS = 20
-ROUNDS = 3
+ROUNDS = 9
 
 
 def main() -> int:
@@ -140,24 +142,28 @@ def main() -> int:
                     digest.update(chunk)
             return SIZE / (time.perf_counter() - t0), digest.hexdigest()
 
-        ours_rates, direct_rates = [], []
+        # One untimed download each first: the first read of the object from moto_server is
+        # slower than all later ones (seen: about 270 against 480 MB/s).
+        for fetch in (direct, ours):
+            fetch()
+        # Rounds alternate which side goes first; the verdict is the median of the rounds'
+        # ratios, which one lucky or unlucky run (the machine is shared) cannot swing.
+        ratios = []
         for i in range(ROUNDS):
-            rate, d = direct()
-            assert d == sha
-            direct_rates.append(rate)
-            rate, d = ours()
-            assert d == sha, "bytes through the endpoint differ from the stored object"
-            ours_rates.append(rate)
+            order = (direct, ours) if i % 2 == 0 else (ours, direct)
+            rates = {}
+            for fetch in order:
+                rate, d = fetch()
+                assert d == sha, "bytes through the endpoint differ from the stored object"
+                rates[fetch] = rate
+            ratios.append(rates[ours] / rates[direct])
             progress(
-                f"round {i + 1}/{ROUNDS}: direct {direct_rates[-1] / 2**20:.0f} MB/s, "
-                f"ours {ours_rates[-1] / 2**20:.0f} MB/s"
+                f"round {i + 1}/{ROUNDS}: direct {rates[direct] / 2**20:.0f} MB/s, "
+                f"ours {rates[ours] / 2**20:.0f} MB/s, ratio {ratios[-1]:.3f}"
             )
-        best_ours, best_direct = max(ours_rates), max(direct_rates)
-        print(f"direct GetObject: {best_direct / 2**20:.1f} MB/s (best of {ROUNDS})")
-        print(f"through endpoint: {best_ours / 2**20:.1f} MB/s (best of {ROUNDS})")
-        ok = verdict(
-            "throughput ratio endpoint/direct", best_ours / best_direct, 0.9, at_most=False
-        )
+        ratio = statistics.median(ratios)
+        print(f"ratio endpoint/direct per round: {' '.join(f'{r:.2f}' for r in ratios)}")
+        ok = verdict("throughput ratio endpoint/direct (median)", ratio, 0.9, at_most=False)
 
         proc = psutil.Process(server.proc.pid)
         baseline = proc.memory_info().rss
