@@ -1,5 +1,6 @@
 """The player in real Chromium: waveform from peaks, play, seek, speed, keyboard, solo,
-download, and the PWA shell offline. Against a real ``talkturo serve`` and real speech."""
+download, signed-URL renewal mid-playback, and the PWA shell offline. Against a real
+``talkturo serve`` and real speech."""
 
 from __future__ import annotations
 
@@ -76,9 +77,14 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-def _open_panel(browser: Any, s: Seeded, **context_args: Any) -> tuple[Any, Any, list[str]]:
+def _open_panel(
+    browser: Any, s: Seeded, *, fake_clock: bool = False, **context_args: Any
+) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(**context_args)
     page = context.new_page()
+    if fake_clock:
+        # The page's timers and Date run on a clock the test can move ahead.
+        page.clock.install()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.goto(f"{s.url}/login")
@@ -180,6 +186,35 @@ def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None
     )
     page.keyboard.press("Space")
     page.wait_for_function(f"() => {audio}.paused")
+    context.close()
+
+
+def test_signed_url_renewed_mid_playback_without_losing_place(seeded: Seeded, browser: Any) -> None:
+    context, page, requests = _open_panel(browser, seeded, fake_clock=True)
+    player = "document.querySelector('[data-player]')"
+    audio = f"{player}.querySelector('audio')"
+    first_src = page.evaluate(f"() => {audio}.getAttribute('src')")
+    first_expires = int(page.evaluate(f"() => {player}.dataset.expires"))
+    page.click("[data-play]")
+    page.wait_for_function(f"() => {audio}.currentTime > 1.0", timeout=10000)
+
+    # 51 minutes on (the URL lives an hour): the player fetches fresh URLs and plays on.
+    page.clock.fast_forward("51:00")
+    page.wait_for_function(f"() => +{player}.dataset.expires > {first_expires}")
+    assert any(seeded.call_id in u and "recording-url" in u for u in requests), requests
+    assert not page.evaluate(f"() => {audio}.paused")
+    # While playing, the source is swapped only shortly before the old one expires.
+    assert page.evaluate(f"() => {audio}.getAttribute('src')") == first_src
+    at = page.evaluate(f"() => {audio}.currentTime")
+    page.clock.fast_forward("09:00")
+    page.wait_for_function(f"() => {audio}.getAttribute('src') !== {first_src!r}")
+    # The new URL plays on from where the old one was, not from the start.
+    page.wait_for_function(f"() => {audio}.readyState >= 2", timeout=10000)
+    assert at - 0.3 <= page.evaluate(f"() => {audio}.currentTime") < at + 5
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > {at + 0.5}")
+    assert page.evaluate(f"() => {player}.querySelector('[data-error]').hidden")
+    new_src = page.evaluate(f"() => {audio}.getAttribute('src')")
+    assert f"expires={first_expires}" not in new_src
     context.close()
 
 
