@@ -144,7 +144,9 @@ class _Upload:
                     ):
                         fh.seek(at)
                         _write_atomic(self.part_file(n), fh.read(size))
+                # The manifest stops before the part before its bytes are overwritten.
                 entries = entries[:cut]
+                self._save(entries)
             elif number != len(entries) + 1:
                 _write_atomic(self.part_file(number), bytes(data))
                 return
