@@ -2,7 +2,7 @@
 
 1. Throughput: one 100 MB download through GET /api/v1/calls/{id}/recording versus a direct
    (presigned) GetObject of the same object from the same moto_server, both read by the
-   same HTTP client, after one untimed download of each. Nine rounds, alternating which
+   same HTTP client, after one untimed download of each. Ten rounds, alternating which
    side goes first; target: the median of the rounds' ratios >= 0.9.
 2. Memory: peak RSS growth of the server while 20 clients each download the 100 MB object
    at once. Target <= 64 MB.
@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 SIZE = 100 * 1024 * 1024
 CLIENTS = 20
-ROUNDS = 9
+ROUNDS = 10
 
 
 def main() -> int:
@@ -146,8 +146,9 @@ def main() -> int:
         # slower than all later ones (seen: about 270 against 480 MB/s).
         for fetch in (direct, ours):
             fetch()
-        # Rounds alternate which side goes first; the verdict is the median of the rounds'
-        # ratios, which one lucky or unlucky run (the machine is shared) cannot swing.
+        # Rounds alternate which side goes first (the second download of a pair tends to be
+        # the slower one, whichever it is); the verdict is the median of the rounds' ratios,
+        # which one lucky or unlucky run (the machine is shared) cannot swing.
         ratios = []
         for i in range(ROUNDS):
             order = (direct, ours) if i % 2 == 0 else (ours, direct)
