@@ -352,15 +352,26 @@ async def publish(
     log_status(rec.call_id, rec.org_id, RecordingStatus.PROCESSING)  # type: ignore[attr-defined]
     try:
         storage = await storages.for_recording(rec)
-        if uploader is None:
+
+        async def store_mp3() -> None:
+            if uploader is not None:
+                await uploader.finish(done.size_bytes)
+                return
             stale = await Recording.get(id=rec.id).values_list("multipart_upload_id", flat=True)
             if stale:
                 await storage.abort_multipart(rec.storage_key, str(stale))
                 await Recording.filter(id=rec.id).update(multipart_upload_id=None)
             await storage.put_file(rec.storage_key, done.mp3, MP3_TYPE)
-        else:
-            await uploader.finish(done.size_bytes)
-        await storage.put_bytes(rec.peaks_key, done.peaks_json, PEAKS_TYPE)
+
+        # The MP3 and the peaks go up side by side: the hang-up waits for the slower one.
+        outcomes = await asyncio.gather(
+            store_mp3(),
+            storage.put_bytes(rec.peaks_key, done.peaks_json, PEAKS_TYPE),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
     except (StorageUnavailable, ValueError) as exc:
         await _postpone(rec, done, uploader, str(exc))
         return False
