@@ -41,6 +41,7 @@ from web.observability import RequestLogMiddleware
 from web.ratelimit import ApiRateLimitMiddleware
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
+from web.services.recordings import delay_reason
 from web.settings import Settings
 from web.storage import Storages
 
@@ -135,6 +136,10 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 LifespanHook = Callable[[Litestar], Any]
 
 
+def _template_helpers(engine: JinjaTemplateEngine) -> None:
+    engine.engine.globals["recording_delay"] = delay_reason
+
+
 def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -> Litestar:
     """Build the ASGI app for ``settings``."""
 
@@ -167,7 +172,11 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
         cookie_samesite="lax",
         exclude=["^/api/"],
     )
-    templates = TemplateConfig(directory=ROOT / "templates", engine=JinjaTemplateEngine)
+    templates = TemplateConfig(
+        directory=ROOT / "templates",
+        engine=JinjaTemplateEngine,
+        engine_callback=_template_helpers,
+    )
     static = create_static_files_router(
         path="/static", directories=[ROOT / "static"], include_in_schema=False
     )

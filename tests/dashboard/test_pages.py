@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -194,6 +194,9 @@ async def test_detail_of_missing_or_foreign_call_is_404(
         ("available", "Purges on 2026-03-10"),
         ("forever", "Kept until deleted"),
         ("live", "Recording now"),
+        ("retrying", "Storage has not taken the recording yet (3 attempts); it is retried"),
+        ("host-away", "Waiting for the server that recorded this call"),
+        ("live-host-away", "Waiting for the server that recorded this call"),
     ],
 )
 async def test_every_recording_state_in_words(
@@ -213,6 +216,21 @@ async def test_every_recording_state_in_words(
         status = CallStatus.NO_ANSWER
     elif kind == "live":
         rec, status = RecordingStatus.RECORDING, CallStatus.IN_PROGRESS
+        fields = {"claimed_until": datetime.now(UTC) + timedelta(seconds=30)}
+    elif kind == "live-host-away":
+        # The host died mid-call and never came back: its claim ran out long ago.
+        rec, status = RecordingStatus.RECORDING, CallStatus.IN_PROGRESS
+        fields = {"claimed_until": datetime.now(UTC) - timedelta(minutes=30)}
+    elif kind == "retrying":
+        rec = RecordingStatus.PROCESSING
+        fields = {
+            "upload_attempts": 3,
+            "next_attempt_at": datetime.now(UTC) + timedelta(seconds=4),
+            "last_error": "storage unavailable",
+        }
+    elif kind == "host-away":
+        rec = RecordingStatus.PROCESSING
+        fields = {"upload_attempts": 2, "next_attempt_at": datetime.now(UTC) - timedelta(hours=1)}
     elif kind == "purged":
         rec, fields = RecordingStatus.PURGED, {"purged_at": day}
     elif kind == "deleted":
@@ -233,7 +251,7 @@ async def test_every_recording_state_in_words(
     assert state, html
     text = re.sub(r"<[^>]+>", "", state.group(1))
     assert words in text
-    if kind in {"processing", "live"}:
+    if kind in {"processing", "live", "retrying", "host-away", "live-host-away"}:
         # It refreshes itself until the recording is ready.
         assert 'hx-trigger="every 5s"' in html
 

@@ -171,6 +171,38 @@ async def discard_spool(settings: Settings, mp3: Path) -> None:
     task.add_done_callback(_EMPTYING.discard)
 
 
+# A recording in progress that nobody has worked on for this long is waiting for something.
+STALLED_AFTER = timedelta(minutes=2)
+HOST_AWAY = (
+    "Waiting for the server that recorded this call: it holds the audio, and the recording"
+    " is finished as soon as that server is back."
+)
+
+
+def delay_reason(rec: Recording, now: datetime | None = None) -> str | None:
+    """Why a recording still in progress is late, in words; None while it is simply underway.
+
+    A failed upload says so (it is retried from the spool). A spool lives on the disk of the
+    host that recorded the call and only that host can finish it, so a row that no process
+    has touched for a while is waiting for that host.
+    """
+    if RecordingStatus(rec.status) not in (RecordingStatus.RECORDING, RecordingStatus.PROCESSING):
+        return None
+    now = now or datetime.now(UTC)
+    if rec.next_attempt_at is not None:
+        if rec.next_attempt_at >= now - STALLED_AFTER:
+            tries = "1 attempt" if rec.upload_attempts == 1 else f"{rec.upload_attempts} attempts"
+            return (
+                f"Storage has not taken the recording yet ({tries}); it is retried"
+                " automatically and the audio is kept until then."
+            )
+        return HOST_AWAY
+    touched = rec.claimed_until or rec.last_activity_at
+    if touched is not None and touched < now - STALLED_AFTER:
+        return HOST_AWAY
+    return None
+
+
 async def new_row(
     settings: Settings,
     storages: Storages,
