@@ -26,7 +26,8 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from audio import encode_files
-    from tests.browser.test_player import CHROMIUM_ARGS, _seed
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.test_player import _seed
     from tests.conftest import PASSWORD, in_thread, make_env, start_server
     from tests.playback.conftest import SpeechRecording
     from web.db import close_db, migrate
@@ -62,7 +63,7 @@ def main() -> int:
     fetched: list[int] = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context()
             page = context.new_page()
             page.goto(f"{server.url}/login")

@@ -5,7 +5,6 @@ switch, and no serious or critical axe-core violation on any of the three screen
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,6 @@ from web.settings import DatabaseSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -62,17 +53,6 @@ def site(tmp_path: Path, db_url: str, server_factory: Any) -> Site:
     admin, agent, ids, sales = in_thread(_seed(db_url))
     server = server_factory(make_env(tmp_path / "data", db_url))
     return Site(server.url, admin, agent, ids, sales)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Chromium (the system's)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _signed_in(browser: Any, site: Site, email: str, **context_args: Any) -> Any:

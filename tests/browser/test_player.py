@@ -5,7 +5,6 @@ download, signed-URL renewal mid-playback, and the PWA shell offline. Against a 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,6 @@ from web.settings import DatabaseSettings
 from web.storage import LocalStorage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @dataclass
@@ -64,17 +53,6 @@ def seeded(
     call_id, email = in_thread(_seed(db_url, data / "recordings", browser_speech))
     server = server_factory(make_env(data, db_url))
     return Seeded(server.url, call_id, email, browser_speech)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Chromium (the system's)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _open_panel(

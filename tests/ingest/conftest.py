@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -224,6 +225,25 @@ async def live(ingest_env: dict[str, str]) -> AsyncIterator[Live]:
     yield Live(app, settings, port, tenant, other)
     server.should_exit = True
     await asyncio.wait_for(task, 30)
+
+
+async def create_call(base_url: str, tenant: Tenant, *, recording: bool = True) -> str:
+    """A new assistant and an inbound call on it, through the API; returns the call id."""
+    async with httpx.AsyncClient(base_url=base_url, headers=tenant.api()) as http:
+        asst = await http.post(
+            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": recording}
+        )
+        call = await http.post(
+            "/api/v1/calls",
+            json={
+                "assistant_id": asst.json()["id"],
+                "direction": "inbound",
+                "from_number": "+1 415 555 0101",
+                "to_number": "+1 415 555 0100",
+            },
+        )
+        assert call.status_code == 201, call.text
+        return str(call.json()["id"])
 
 
 async def read_object(live_app: Litestar, rec: Recording, key: str) -> bytes:

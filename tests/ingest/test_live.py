@@ -15,6 +15,7 @@ from tests.ingest.conftest import (
     Live,
     Voice,
     call_frames,
+    create_call,
     ffmpeg_decode,
     frames,
     interleave,
@@ -32,22 +33,7 @@ STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
 
 
 async def new_call(live: Live, *, recording: bool = True, tenant: Any = None) -> str:
-    tenant = tenant or live.tenant
-    async with httpx.AsyncClient(base_url=live.http, headers=tenant.api()) as http:
-        asst = await http.post(
-            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": recording}
-        )
-        call = await http.post(
-            "/api/v1/calls",
-            json={
-                "assistant_id": asst.json()["id"],
-                "direction": "inbound",
-                "from_number": "+1 415 555 0101",
-                "to_number": "+1 415 555 0100",
-            },
-        )
-        assert call.status_code == 201, call.text
-        return str(call.json()["id"])
+    return await create_call(live.http, tenant or live.tenant, recording=recording)
 
 
 async def get_call(live: Live, call_id: str) -> dict[str, Any]:

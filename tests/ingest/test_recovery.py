@@ -10,36 +10,25 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 import websockets
 
-from tests.conftest import MotoServer, Tenant, create_bucket, make_env, make_tenant
-from tests.ingest.conftest import Live, Voice, call_frames, frames, read_object, stereo_start
+from tests.conftest import MotoServer, create_bucket, make_env, make_tenant
+from tests.ingest.conftest import (
+    Live,
+    Voice,
+    call_frames,
+    create_call,
+    frames,
+    read_object,
+    stereo_start,
+)
 from web import recovery
 from web.models import Recording, RecordingStatus
 from web.services import recordings as recs
 from web.settings import Settings, load_settings
 
 STOP = {"event": "stop"}
-
-
-async def _new_call(base: str, tenant: Tenant) -> str:
-    async with httpx.AsyncClient(base_url=base, headers=tenant.api()) as http:
-        asst = await http.post(
-            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": True}
-        )
-        call = await http.post(
-            "/api/v1/calls",
-            json={
-                "assistant_id": asst.json()["id"],
-                "direction": "inbound",
-                "from_number": "+1 415 555 0101",
-                "to_number": "+1 415 555 0100",
-            },
-        )
-        assert call.status_code == 201, call.text
-        return str(call.json()["id"])
 
 
 async def _wait(call_id: str, status: str, within: float) -> Recording:
@@ -75,7 +64,7 @@ async def test_kill9_mid_call_then_restart_recovers_from_spool(
     tenant = await make_tenant("Org A")
     server_env = {**env, "TALKTURO_EMBEDDED_WORKER": "1"}
     server = server_factory(server_env)
-    call_id = await _new_call(server.url, tenant)
+    call_id = await create_call(server.url, tenant)
     caller, _ = voices
     wire = caller.mulaw8k * (20 * 8000 // len(caller.mulaw8k) + 1)
     wire = wire[: 20 * 8000]  # 20 s of caller speech
@@ -119,7 +108,7 @@ async def test_storage_down_at_hangup_then_back(
     }
     tenant = await make_tenant("Org A")
     server = server_factory(server_env)
-    call_id = await _new_call(server.url, tenant)
+    call_id = await create_call(server.url, tenant)
     ws_url = server.url.replace("http://", "ws://") + f"/api/v1/calls/{call_id}/media"
     async with websockets.connect(ws_url) as ws:
         await ws.send(json.dumps(stereo_start(tenant.admin_key)))
@@ -156,7 +145,7 @@ async def test_parts_upload_while_the_call_runs(
 ) -> None:
     # Local storage takes parts of any size: small parts make a short call multipart.
     monkeypatch.setattr(recs, "LOCAL_PART_SIZE", 4096)
-    call_id = await _new_call(live.http, live.tenant)
+    call_id = await create_call(live.http, live.tenant)
     seen_upload: set[str] = set()
     async with websockets.connect(live.ws(call_id)) as ws:
         await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
@@ -181,7 +170,7 @@ async def test_parts_upload_while_the_call_runs(
 
 async def test_orphaned_multipart_uploads_are_aborted(live: Live) -> None:
     storage = live.app.state.storages.platform()
-    call_id = await _new_call(live.http, live.tenant)
+    call_id = await create_call(live.http, live.tenant)
     owned_key = "owned/2024/01/a.mp3"
     orphan = await storage.start_multipart("orphan/2024/01/b.mp3", "audio/mpeg")
     await storage.upload_part("orphan/2024/01/b.mp3", orphan, 1, b"x" * 100)
@@ -207,7 +196,7 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
 ) -> None:
     settings: Settings = live.settings
     me = recs.identity(settings)
-    call_id = await _new_call(live.http, live.tenant)
+    call_id = await create_call(live.http, live.tenant)
     from web.models import Call
 
     call = await Call.get(id=call_id)
@@ -234,7 +223,7 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
     assert rec.status == RecordingStatus.AVAILABLE
     assert rec.sha256 == good.sha256
 
-    other = await _new_call(live.http, live.tenant)
+    other = await create_call(live.http, live.tenant)
     lost = await recs.new_row(
         settings,
         live.app.state.storages,
