@@ -233,6 +233,7 @@ async def create_call(base_url: str, tenant: Tenant, *, recording: bool = True) 
         asst = await http.post(
             "/api/v1/assistants", json={"name": "Ava", "recording_enabled": recording}
         )
+        assert asst.status_code == 201, asst.text
         call = await http.post(
             "/api/v1/calls",
             json={

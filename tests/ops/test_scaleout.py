@@ -18,8 +18,8 @@ import pytest
 import websockets
 
 from tests.conftest import ROOT, MotoServer, create_bucket, login, make_tenant
-from tests.ingest.conftest import Voice, call_frames, frames, stereo_start, voices  # noqa: F401
-from tests.ops.test_sigterm import new_call, wait_available
+from tests.ingest.conftest import Voice, call_frames, create_call, frames, stereo_start, voices  # noqa: F401
+from tests.ops.test_sigterm import wait_available
 from web.models import Recording
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -110,7 +110,7 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
     worker_log = worker_process(shared)
 
     # A call streamed to web A, whole, with a stop.
-    call_id = await new_call(web_a.url, tenant)
+    call_id = await create_call(web_a.url, tenant)
     ws_a = web_a.url.replace("http://", "ws://")
     async with websockets.connect(f"{ws_a}/api/v1/calls/{call_id}/media", max_size=None) as ws:
         await ws.send(json.dumps(stereo_start(tenant.admin_key)))
@@ -159,7 +159,7 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
         assert part.content == stored[1000:5000]
 
     # kill -9 of web A mid-call: the worker on the same host finalizes it, exactly once.
-    lost_call = await new_call(web_b.url, tenant)
+    lost_call = await create_call(web_b.url, tenant)
     caller, _ = voices
     wire = (caller.mulaw8k * (12 * 8000 // len(caller.mulaw8k) + 1))[: 12 * 8000]
     spool = Path(shared["TALKTURO_DATA_DIR"]) / "spool" / "calls" / f"{lost_call}.mp3"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import Tenant, make_env, make_tenant
-from tests.ingest.conftest import Voice, frames, stereo_start, voices  # noqa: F401
+from tests.conftest import make_env, make_tenant
+from tests.ingest.conftest import Voice, create_call, frames, stereo_start, voices  # noqa: F401
 from web.models import Recording
 from web.settings import SettingsError, load_settings
 
@@ -23,26 +23,6 @@ FRAME_MS = 20
 # Frames sent at once before the signal, then one every PACE_S (faster than real time).
 PRIMED_FRAMES = 150
 PACE_S = 0.015
-
-
-async def new_call(base: str, tenant: Tenant) -> str:
-    """A call of an assistant that records, made through the API."""
-    async with httpx.AsyncClient(base_url=base, headers=tenant.api()) as http:
-        asst = await http.post(
-            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": True}
-        )
-        assert asst.status_code == 201, asst.text
-        call = await http.post(
-            "/api/v1/calls",
-            json={
-                "assistant_id": asst.json()["id"],
-                "direction": "inbound",
-                "from_number": "+1 415 555 0101",
-                "to_number": "+1 415 555 0100",
-            },
-        )
-        assert call.status_code == 201, call.text
-        return str(call.json()["id"])
 
 
 async def wait_available(call_id: str, within: float) -> Recording:
@@ -98,8 +78,8 @@ async def test_sigterm_drains_live_calls_and_refuses_new_ones(
     server_env = {**env, "TALKTURO_DRAIN_TIMEOUT": str(DRAIN_S)}
     server = server_factory(server_env)
     ws_base = server.url.replace("http://", "ws://")
-    calls = [await new_call(server.url, tenant) for _ in range(3)]
-    late_call = await new_call(server.url, tenant)
+    calls = [await create_call(server.url, tenant) for _ in range(3)]
+    late_call = await create_call(server.url, tenant)
     caller, _ = voices
     # 30 s of speech: more than the drain lets through, so the server cuts every stream.
     wire = (caller.mulaw8k * (30 * 8000 // len(caller.mulaw8k) + 1))[: 30 * 8000]
