@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import progress, verdict
@@ -44,8 +43,8 @@ def main() -> int:
         make_tenant,
         start_server,
     )
+    from tests.playback.conftest import add_call_for_object
     from web.db import close_db, migrate, open_db
-    from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
     from web.settings import DatabaseSettings
 
     work = Path(tempfile.mkdtemp(prefix="bench-playback-"))
@@ -77,28 +76,8 @@ def main() -> int:
             await open_db(DatabaseSettings(db_url))
             try:
                 tenant = await make_tenant("Bench")
-                asst = await Assistant.create(org=tenant.org, name="bot")
-                now = datetime.now(UTC)
-                call = await Call.create(
-                    org=tenant.org,
-                    assistant=asst,
-                    direction=Direction.INBOUND,
-                    from_number="+1 415 555 0101",
-                    to_number="+1 415 555 0100",
-                    status=CallStatus.COMPLETED,
-                    started_at=now,
-                    recording_enabled=True,
-                    has_recording=True,
-                )
-                await Recording.create(
-                    call=call,
-                    org=tenant.org,
-                    status=RecordingStatus.AVAILABLE,
-                    storage_key=key,
-                    sha256=sha,
-                    size_bytes=SIZE,
-                    duration_ms=3_600_000,
-                    available_at=now,
+                call = await add_call_for_object(
+                    tenant, key, sha256=sha, size=SIZE, duration_ms=3_600_000
                 )
                 return str(call.id), tenant.admin_key
             finally:

@@ -106,6 +106,36 @@ async def seed_call(
     return await seed_call_on(storage, tenant, speech, status=status, **rec_fields)
 
 
+async def add_call_for_object(
+    tenant: Tenant, key: str, *, sha256: str, size: int, duration_ms: int
+) -> Call:
+    """A completed call of ``tenant`` whose available recording is an object already stored."""
+    assistant = await Assistant.create(org=tenant.org, name="bot")
+    now = datetime.now(UTC)
+    call = await Call.create(
+        org=tenant.org,
+        assistant=assistant,
+        direction=Direction.INBOUND,
+        from_number="+1 415 555 0101",
+        to_number="+1 415 555 0100",
+        status=CallStatus.COMPLETED,
+        started_at=now,
+        recording_enabled=True,
+        has_recording=True,
+    )
+    await Recording.create(
+        call=call,
+        org=tenant.org,
+        status=RecordingStatus.AVAILABLE,
+        storage_key=key,
+        sha256=sha256,
+        size_bytes=size,
+        duration_ms=duration_ms,
+        available_at=now,
+    )
+    return call
+
+
 async def seed_call_on(
     storage: Any,
     tenant: Tenant,

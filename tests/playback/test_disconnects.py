@@ -9,7 +9,6 @@ import os
 import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,8 @@ import httpx
 import pytest
 
 from tests.conftest import MotoServer, create_bucket, in_thread, make_env, make_tenant
+from tests.playback.conftest import add_call_for_object
 from web.db import close_db, open_db
-from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
 from web.settings import DatabaseSettings
 
 SIZE = 8 * 1024 * 1024
@@ -29,30 +28,8 @@ async def _seed(db_url: str, sha: str) -> tuple[str, str, str]:
     await open_db(DatabaseSettings(db_url))
     try:
         tenant = await make_tenant("Org Disconnect")
-        assistant = await Assistant.create(org=tenant.org, name="bot")
-        now = datetime.now(UTC)
-        call = await Call.create(
-            org=tenant.org,
-            assistant=assistant,
-            direction=Direction.INBOUND,
-            from_number="+1 415 555 0101",
-            to_number="+1 415 555 0100",
-            status=CallStatus.COMPLETED,
-            started_at=now,
-            recording_enabled=True,
-            has_recording=True,
-        )
-        key = f"{tenant.org.id}/{call.id}.mp3"
-        await Recording.create(
-            call=call,
-            org=tenant.org,
-            status=RecordingStatus.AVAILABLE,
-            storage_key=key,
-            sha256=sha,
-            size_bytes=SIZE,
-            duration_ms=60_000,
-            available_at=now,
-        )
+        key = f"{tenant.org.id}/{uuid.uuid4()}.mp3"
+        call = await add_call_for_object(tenant, key, sha256=sha, size=SIZE, duration_ms=60_000)
         return str(call.id), key, tenant.admin_key
     finally:
         await close_db()
