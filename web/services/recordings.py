@@ -134,16 +134,27 @@ def trash_dir(settings: Settings) -> Path:
     return settings.data_dir / "spool-trash"
 
 
-def _move_to_trash(settings: Settings, mp3: Path) -> None:
+def _move_to_trash(settings: Settings, mp3: Path) -> list[Path]:
+    """Move a spool MP3 and its peaks file into the trash; returns where they went."""
     trash = trash_dir(settings)
     trash.mkdir(parents=True, exist_ok=True)
+    moved = []
     for path in (mp3, mp3.with_suffix(".peaks.json")):
+        target = trash / f"{secrets.token_hex(8)}-{path.name}"
         try:
-            path.rename(trash / f"{secrets.token_hex(8)}-{path.name}")
+            path.rename(target)
         except FileNotFoundError:
             continue
         except OSError:
             path.unlink(missing_ok=True)  # another disk: delete it here and now
+            continue
+        moved.append(target)
+    return moved
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def empty_trash(settings: Settings) -> int:
@@ -156,7 +167,7 @@ def empty_trash(settings: Settings) -> int:
     return removed
 
 
-_EMPTYING: set[asyncio.Task[int]] = set()
+_DELETING: set[asyncio.Task[None]] = set()
 
 
 async def discard_spool(settings: Settings, mp3: Path) -> None:
@@ -165,10 +176,11 @@ async def discard_spool(settings: Settings, mp3: Path) -> None:
     Unlinking an hour-long call's file costs milliseconds that the hang-up need not wait for.
     A crash before the delete leaves it in the trash, which the worker empties.
     """
-    await asyncio.to_thread(_move_to_trash, settings, mp3)
-    task = asyncio.get_running_loop().create_task(asyncio.to_thread(empty_trash, settings))
-    _EMPTYING.add(task)
-    task.add_done_callback(_EMPTYING.discard)
+    moved = await asyncio.to_thread(_move_to_trash, settings, mp3)
+    if moved:
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(_unlink_all, moved))
+        _DELETING.add(task)
+        task.add_done_callback(_DELETING.discard)
 
 
 # A recording in progress that nobody has worked on for this long is waiting for something.
