@@ -7,6 +7,7 @@ import sys
 import tempfile
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +89,21 @@ def chunked(caller: bytes, assistant: bytes, chunk_ms: int = 20) -> list[tuple[s
         out.append(("caller", k * chunk_ms, caller[k * step_c : (k + 1) * step_c]))
         out.append(("assistant", k * chunk_ms, assistant[k * step_a : (k + 1) * step_a]))
     return out
+
+
+def post_call(http: Any, assistant_id: str) -> str:
+    """Create an inbound call of ``assistant_id`` through the API (an httpx client); its id."""
+    r = http.post(
+        "/api/v1/calls",
+        json={
+            "assistant_id": assistant_id,
+            "direction": "inbound",
+            "from_number": "+14155550100",
+            "to_number": "+14155550101",
+        },
+    )
+    r.raise_for_status()
+    return str(r.json()["id"])
 
 
 def progress(message: str) -> None:

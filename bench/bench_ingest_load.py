@@ -14,16 +14,13 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
 LEVELS = (25, 50, 100, 150, 200, 300)
 
 
@@ -113,38 +110,14 @@ async def _setup(settings: object) -> tuple[str, str]:
     return key, str(asst.id)
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    import socket
-
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise RuntimeError("server exited")
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not listen")
-
-
 def run_level(base: str, key: str, asst: str, n: int, seconds: int, work: Path) -> tuple[bool, str]:
     import httpx
 
+    from bench._common import post_call
+
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-        calls = []
-        for _ in range(n):
-            r = http.post(
-                "/api/v1/calls",
-                json={
-                    "assistant_id": asst,
-                    "direction": "inbound",
-                    "from_number": "+14155550100",
-                    "to_number": "+14155550101",
-                },
-            )
-            r.raise_for_status()
-            calls.append(r.json()["id"])
+        calls = [post_call(http, asst) for _ in range(n)]
         calls_file = work / f"calls-{n}.txt"
         calls_file.write_text("\n".join(calls))
         gen = subprocess.run(
@@ -201,6 +174,7 @@ def main() -> int:
         return generator_main(args)
 
     from bench._common import progress, verdict
+    from tests.conftest import start_server
     from web.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,35 +186,19 @@ def main() -> int:
         }
         settings = load_settings(env)
         key, asst = asyncio.run(_setup(settings))
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log = (work / "server.log").open("wb")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "web", "serve", "--port", str(port)],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_server(env, work / "server.log")
         best = 0
         try:
-            _wait_port(port, server)
-            base = f"http://127.0.0.1:{port}"
             for n in (int(x) for x in args.levels.split(",")):
                 progress(f"{n} concurrent calls x {args.seconds} s at real-time pace ...")
-                ok, detail = run_level(base, key, asst, n, args.seconds, work)
+                ok, detail = run_level(server.url, key, asst, n, args.seconds, work)
                 progress(f"  {'ok' if ok else 'FAILED'}: {detail}")
                 print(f"N={n}: {'kept up' if ok else 'fell behind'} ({detail})")
                 if not ok:
                     break
                 best = n
         finally:
-            server.terminate()
-            server.wait(30)
-            log.close()
+            server.stop()
     print(f"largest N kept up with: {best}")
     return 0 if verdict("concurrent real-time calls", best, 100, at_most=False) else 1
 

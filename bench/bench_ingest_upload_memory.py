@@ -11,8 +11,6 @@ size: the ratio printed is growth / body.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,11 +24,11 @@ import httpx
 import numpy as np
 import psutil
 
-from bench._common import make_call, progress, verdict
-from bench.bench_ingest_load import _setup, _wait_port
+from bench._common import make_call, post_call, progress, verdict
+from bench.bench_ingest_load import _setup
+from tests.conftest import start_server
 from web.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 MINUTES = 60
 TARGET_MB = 64
 
@@ -82,38 +80,13 @@ def main() -> int:
             "TALKTURO_EMBEDDED_WORKER": "0",
         }
         key, asst = asyncio.run(_setup(load_settings(env)))
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log = (work / "server.log").open("wb")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "web", "serve", "--port", str(port)],
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_server(env, work / "server.log")
         try:
-            _wait_port(port, server)
             headers = {"Authorization": f"Bearer {key}"}
-            with httpx.Client(
-                base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=900
-            ) as http:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=900) as http:
 
                 def new_call() -> str:
-                    r = http.post(
-                        "/api/v1/calls",
-                        json={
-                            "assistant_id": asst,
-                            "direction": "inbound",
-                            "from_number": "+14155550100",
-                            "to_number": "+14155550101",
-                        },
-                    )
-                    r.raise_for_status()
-                    return str(r.json()["id"])
+                    return post_call(http, asst)
 
                 # Warm-up: a small upload so lazy imports and pools are in the baseline.
                 warm = work / "warm.wav"
@@ -123,7 +96,7 @@ def main() -> int:
                         f"/api/v1/calls/{new_call()}/recording", files={"caller": c, "assistant": a}
                     ).raise_for_status()
                 call_id = new_call()
-                sampler = Sampler(server.pid)
+                sampler = Sampler(server.proc.pid)
                 baseline = sampler.peak
                 sampler.start()
                 progress(f"uploading {body / 1e6:.0f} MB (60-minute pair) ...")
@@ -145,9 +118,7 @@ def main() -> int:
                 resp.raise_for_status()
                 rec = resp.json()
         finally:
-            server.terminate()
-            server.wait(30)
-            log.close()
+            server.stop()
     growth_mb = (sampler.peak - baseline) / 1e6
     print(
         f"body: {body / 1e6:.0f} MB; answered in {elapsed:.1f} s; recording {rec['status']},"
