@@ -75,10 +75,7 @@ class Recorder:
         reorder_window_ms: int = DEFAULT_REORDER_WINDOW_MS,
         batch_ms: int = DEFAULT_BATCH_MS,
     ) -> None:
-        self.caller_format = caller
-        self.assistant_format = assistant
         self.sample_rate = output_rate_for(caller.sample_rate, assistant.sample_rate)
-        self.bitrate_kbps = bitrate_kbps
         self._writer = StereoMp3Writer(self.sample_rate, bitrate_kbps)
         self._resamplers = (
             _LegStage(caller.sample_rate, self.sample_rate),
@@ -104,9 +101,13 @@ class Recorder:
         """True when :meth:`encode` has a batch to do (cheap to check)."""
         return self._timeline.due
 
-    def pending_work(self) -> bool:
-        """Alias of :attr:`encode_due`."""
-        return self._timeline.due
+    def push_is_heavy(self, timestamp_ms: int) -> bool:
+        """Whether a push at ``timestamp_ms`` may encode on the spot (run it off the loop).
+
+        A chunk far past the call's end makes the timeline fill the gap with silence, and
+        more than :data:`_MAX_BACKLOG_MS` waiting is committed at once.
+        """
+        return timestamp_ms > self._timeline.end_ms + _MAX_BACKLOG_MS
 
     @property
     def stats(self) -> dict[str, Any]:

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import make_call, progress, verdict
 from web.db import close_db, migrate, open_db
 from web.models import Plan, Recording, RecordingStatus
+from web.recordings.live.session import MediaSession
 from web.services.accounts import create_api_key, create_org
 from web.services.assistants import create_assistant
 from web.services.calls import start_call
-from web.services.ingest import MediaSession
 from web.settings import load_settings
 from web.storage import Storages
 

@@ -39,9 +39,9 @@ from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
 from web.observability import RequestLogMiddleware
 from web.ratelimit import ApiRateLimitMiddleware
+from web.recordings.presentation import delay_reason
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
-from web.services.recordings import delay_reason
 from web.settings import Settings
 from web.storage import Storages
 

@@ -110,7 +110,7 @@ async def _apikey_create(args: argparse.Namespace) -> str:
 
 
 async def _purge(settings: Settings, dry_run: bool) -> None:
-    from web.services.purge import purge_pass
+    from web.recordings.jobs.purge import purge_pass
 
     await purge_pass(settings, dry_run=dry_run, out=sys.stdout, progress=sys.stderr)
 

@@ -24,6 +24,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from tortoise import connections
 
 from web.errors import RateLimited
+from web.interval import Interval
 from web.models import RateCounter
 from web.security import API_KEY_PREFIX
 
@@ -44,7 +45,7 @@ API_PER_ADDRESS = Limit("api-address", 2400, 60)
 # Counters idle this long are deleted by the worker.
 STALE_AFTER_S = 24 * 3600
 CLEANUP_INTERVAL_S = 600.0
-_last_cleanup: dict[int, float] = {}
+_cleanup = Interval(CLEANUP_INTERVAL_S)
 
 _UPSERT = {
     "postgres": (
@@ -138,11 +139,8 @@ class ApiRateLimitMiddleware:
 
 async def cleanup_job(state: Any) -> int:
     """Worker job: delete counters whose window ended long ago (at most every 10 minutes)."""
-    mono = time.monotonic()
-    last = _last_cleanup.get(id(state))
-    if last is not None and mono - last < CLEANUP_INTERVAL_S:
+    if not _cleanup.due(state):
         return 0
-    _last_cleanup[id(state)] = mono
     cutoff = int(time.time() * 1000) - STALE_AFTER_S * 1000
     return int(await RateCounter.filter(window_start_ms__lt=cutoff).delete())
 

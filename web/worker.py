@@ -64,11 +64,10 @@ async def embedded_worker(state: Any, interval_s: float = 2.0) -> AsyncIterator[
 
 
 def _register_builtin_jobs() -> None:
-    from web import ratelimit, recovery
-    from web.services import purge
+    from web import ratelimit
+    from web.recordings import jobs
 
-    recovery.register(JOBS)
-    purge.register(JOBS)
+    jobs.register(JOBS)
     ratelimit.register(JOBS)
 
 

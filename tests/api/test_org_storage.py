@@ -370,7 +370,7 @@ async def test_legal_hold(
     tmp_path: Path,
     db_backend: str,
 ) -> None:
-    from web.services import purge
+    from web.recordings.jobs import purge
 
     org = await Org.get(id=tenant.org.id)
     call, _ = await seed_recording(

@@ -27,7 +27,7 @@ from tests.ingest.conftest import (
     wait_for_status,
 )
 from web.models import Call, Recording, RecordingStatus
-from web.services import recordings as recs
+from web.recordings import spool
 
 STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
 
@@ -68,7 +68,7 @@ async def test_full_live_call_becomes_available(
     assert rec.spool_path == ""
     assert spool_files(live) == []
     # The published spool is deleted in the background, not left on disk.
-    trash = recs.trash_dir(live.settings)
+    trash = spool.trash_dir(live.settings)
     for _ in range(200):
         if not any(trash.iterdir()):
             break

@@ -23,9 +23,12 @@ from tests.ingest.conftest import (
     read_object,
     stereo_start,
 )
-from web import recovery
 from web.models import Recording, RecordingStatus
-from web.services import recordings as recs
+from web.recordings import parts
+from web.recordings.jobs import multipart, recovery, trash
+from web.recordings.node import identity
+from web.recordings.publish import begin
+from web.recordings.spool import move_to_trash, spool_paths, trash_dir
 from web.settings import Settings, load_settings
 
 STOP = {"event": "stop"}
@@ -144,7 +147,7 @@ async def test_parts_upload_while_the_call_runs(
     live: Live, voices: tuple[Voice, Voice], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Local storage takes parts of any size: small parts make a short call multipart.
-    monkeypatch.setattr(recs, "LOCAL_PART_SIZE", 4096)
+    monkeypatch.setattr(parts, "LOCAL_PART_SIZE", 4096)
     call_id = await create_call(live.http, live.tenant)
     seen_upload: set[str] = set()
     async with websockets.connect(live.ws(call_id)) as ws:
@@ -178,16 +181,17 @@ async def test_orphaned_multipart_uploads_are_aborted(live: Live) -> None:
     from web.models import Call
 
     call = await Call.get(id=call_id)
-    rec = await recs.new_row(
+    begun = await begin(
         live.settings, live.app.state.storages, call, RecordingStatus.RECORDING, Path("/nope")
     )
+    rec = begun.row
     await Recording.filter(id=rec.id).update(storage_key=owned_key, multipart_upload_id=owned)
-    aborted = await recovery.cleanup_multipart(live.app.state, force=True)
+    aborted = await multipart.cleanup_multipart(live.app.state, force=True)
     assert aborted == 1
     assert await storage.list_multipart_uploads() == [(owned_key, owned)]
     # Once the row is done, its leftover upload goes too.
     await Recording.filter(id=rec.id).update(status=RecordingStatus.AVAILABLE)
-    assert await recovery.cleanup_multipart(live.app.state, force=True) == 1
+    assert await multipart.cleanup_multipart(live.app.state, force=True) == 1
     assert await storage.list_multipart_uploads() == []
 
 
@@ -195,12 +199,12 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
     live: Live, voices: tuple[Voice, Voice]
 ) -> None:
     settings: Settings = live.settings
-    me = recs.identity(settings)
+    me = identity(settings)
     call_id = await create_call(live.http, live.tenant)
     from web.models import Call
 
     call = await Call.get(id=call_id)
-    spool, _ = recs.spool_paths(settings, call.id)
+    spool, _ = spool_paths(settings, call.id)
     # A spool as a killed process leaves it: whole frames, then half a frame.
     async with websockets.connect(live.ws(call_id)) as ws:
         await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
@@ -212,9 +216,8 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
     mp3 = await read_object(live.app, good, good.storage_key)
     await Recording.filter(id=good.id).delete()
     spool.write_bytes(mp3 + mp3[100:400])
-    rec = await recs.new_row(
-        settings, live.app.state.storages, call, RecordingStatus.RECORDING, spool
-    )
+    begun = await begin(settings, live.app.state.storages, call, RecordingStatus.RECORDING, spool)
+    rec = begun.row
     # Claimed by a process of this host that no longer exists.
     dead = f"{me.node}|999999|dead"
     await Recording.filter(id=rec.id).update(claimed_by=dead)
@@ -224,13 +227,14 @@ async def test_dead_owner_on_this_host_is_recovered_and_lost_spool_fails(
     assert rec.sha256 == good.sha256
 
     other = await create_call(live.http, live.tenant)
-    lost = await recs.new_row(
+    begun = await begin(
         settings,
         live.app.state.storages,
         await Call.get(id=other),
         RecordingStatus.RECORDING,
         settings.spool_dir / "calls" / "gone.mp3",
     )
+    lost = begun.row
     await Recording.filter(id=lost.id).update(claimed_by=dead)
     assert await recovery.recover_streams(live.app.state) == 1
     lost = await Recording.get(id=lost.id)
@@ -245,8 +249,8 @@ async def test_the_worker_empties_a_spool_trash_left_by_a_crash(tmp_path: Path) 
     left.write_bytes(b"\xff" * 1000)
     left.with_suffix(".peaks.json").write_bytes(b"{}")
     # Moved aside at publish, then the process died before the background delete.
-    recs._move_to_trash(settings, left)
+    move_to_trash(settings, left)
     assert not left.exists()
-    assert len(list(recs.trash_dir(settings).iterdir())) == 2
-    assert await recovery.empty_spool_trash(SimpleNamespace(settings=settings)) == 2
-    assert list(recs.trash_dir(settings).iterdir()) == []
+    assert len(list(trash_dir(settings).iterdir())) == 2
+    assert await trash.empty_spool_trash(SimpleNamespace(settings=settings)) == 2
+    assert list(trash_dir(settings).iterdir()) == []

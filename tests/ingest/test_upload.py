@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import Tenant
 from tests.ingest.conftest import Voice, ffmpeg_decode, read_object, rms_db
 from web.models import Analysis, Call, Message, Recording, RecordingStatus
-from web.services import ingest
+from web.recordings import upload
 
 
 async def new_call(client: AsyncTestClient[Any], tenant: Tenant, recording: bool = True) -> str:
@@ -186,7 +186,7 @@ async def test_too_large_is_413(
     client: AsyncTestClient[Any], app: Litestar, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     call_id = await new_call(client, tenant)
-    monkeypatch.setattr(ingest, "MAX_UPLOAD_BYTES", 100_000)
+    monkeypatch.setattr(upload, "MAX_UPLOAD_BYTES", 100_000)
 
     async def body() -> AsyncIterator[bytes]:
         for _ in range(50):
@@ -213,7 +213,7 @@ async def test_announced_size_over_the_limit_is_413(
         headers={
             **tenant.api(),
             "Content-Type": "audio/wav",
-            "Content-Length": str(ingest.MAX_UPLOAD_BYTES + 1),
+            "Content-Length": str(upload.MAX_UPLOAD_BYTES + 1),
         },
     )
     assert resp.status_code == 413

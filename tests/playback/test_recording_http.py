@@ -14,8 +14,8 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import Tenant, login
 from tests.playback.conftest import SpeechRecording, seed_call
 from web.models import AuditEvent, Call, Recording, RecordingStatus
+from web.recordings.playback import signed_player_urls
 from web.security import sign_path
-from web.services.playback import signed_player_urls
 
 SECRET = "test-secret-key-0123456789abcdef"
 

@@ -17,8 +17,8 @@ import pytest
 from tests.conftest import MotoServer, create_bucket, make_env
 from tests.playback.conftest import SpeechRecording, make_speech_recording
 from web.models import Assistant, Call, CallStatus, Direction, Org, Recording, RecordingStatus
+from web.recordings.publish import Finished, begin, publish
 from web.security import encrypt_secret
-from web.services import recordings as recs
 from web.settings import Settings
 from web.storage import Storages
 
@@ -90,11 +90,9 @@ async def seed_recording(
     )
     spool = workdir / f"{uuid.uuid4().hex}.mp3"
     spool.write_bytes(speech.mp3)
-    rec = await recs.new_row(settings, storages, call, RecordingStatus.PROCESSING, spool)
-    done = recs.Finished(
-        spool, speech.peaks_json, speech.duration_ms, len(speech.mp3), speech.sha256
-    )
-    assert await recs.publish(settings, storages, rec, done)
+    rec = (await begin(settings, storages, call, RecordingStatus.PROCESSING, spool)).row
+    done = Finished(spool, speech.peaks_json, speech.duration_ms, len(speech.mp3), speech.sha256)
+    assert await publish(settings, storages, rec, done)
     if rec_fields:
         await Recording.filter(id=rec.id).update(**rec_fields)
     return call, await Recording.get(id=rec.id)

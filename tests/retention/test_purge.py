@@ -20,7 +20,8 @@ from tests.conftest import MotoServer, Tenant, create_bucket, login, make_tenant
 from tests.playback.conftest import SpeechRecording
 from tests.retention.conftest import give_own_bucket, s3_keys, seed_recording
 from web.models import AuditEvent, Call, Plan, Recording, RecordingStatus
-from web.services import purge, retention
+from web.recordings.jobs import purge
+from web.services import retention
 from web.settings import Settings
 
 HOUR = timedelta(hours=1)

@@ -11,6 +11,7 @@ from litestar.response import Template
 from web.auth import Principal, dashboard_principal
 from web.errors import InvalidInput, PermissionDenied
 from web.models import Assistant, CallStatus, Direction
+from web.recordings.playback import player_context
 from web.rendering import is_htmx, render
 from web.services import assistants as assistants_svc
 from web.services.call_query import (
@@ -19,7 +20,6 @@ from web.services.call_query import (
     parse_filters,
     query_calls,
 )
-from web.services.playback import player_context
 from web.tenancy import get_assistant
 
 # Shown next to a bad filter value; the keys are the query parameters.

@@ -21,14 +21,16 @@ from web.openapi import (
     error_responses,
     ok_response,
 )
-from web.services import ingest
+from web.recordings import upload
+from web.recordings.live.session import MediaSession, StreamRefused
+from web.services import calls
 from web.services.calls import recording_to_dict
 
 log = logging.getLogger("talkturo.ingest")
 
 
 class TranscriptIn(Struct, forbid_unknown_fields=True):
-    messages: list[ingest.TranscriptMessage]
+    messages: list[calls.TranscriptMessage]
 
 
 class AnalysisIn(Struct, forbid_unknown_fields=True):
@@ -41,7 +43,7 @@ class AnalysisIn(Struct, forbid_unknown_fields=True):
 async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
     """Live audio of a call, Twilio Media Streams protocol (plus L16 and per-track formats)."""
     state = socket.app.state
-    session = ingest.MediaSession(
+    session = MediaSession(
         state.settings, state.storages, call_id, socket.headers.get("authorization")
     )
     await socket.accept()
@@ -58,7 +60,7 @@ async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
 
 async def _serve_stream(
     socket: WebSocket[Any, Any, Any],
-    session: ingest.MediaSession,
+    session: MediaSession,
     reader: shutdown.Reader,
     call_id: str,
 ) -> None:
@@ -79,7 +81,7 @@ async def _serve_stream(
                 raw = event.get("bytes")
             if await session.handle(raw):
                 break
-    except ingest.StreamRefused as exc:
+    except StreamRefused as exc:
         await session.abort()
         await socket.close(code=exc.code, reason=exc.reason)
         return
@@ -97,7 +99,7 @@ async def _serve_stream(
 @put(
     "/api/v1/calls/{call_id:str}/recording",
     status_code=200,
-    request_max_body_size=ingest.MAX_UPLOAD_BYTES,
+    request_max_body_size=upload.MAX_UPLOAD_BYTES,
     dependencies={"principal": Provide(api_principal)},
     tags=["ingest"],
     responses={
@@ -114,7 +116,7 @@ async def put_recording(
     another controller already serves (GET/DELETE of the recording), so register it after.
     """
     state = request.app.state
-    rec = await ingest.upload_recording(
+    rec = await upload.upload_recording(
         state.settings,
         state.storages,
         principal.org_id,
@@ -146,7 +148,7 @@ class IngestController(Controller):
         self, principal: Principal, call_id: str, data: TranscriptIn
     ) -> dict[str, Any]:
         """Replace the call's transcript."""
-        call = await ingest.put_transcript(principal.org_id, call_id, data.messages)
+        call = await calls.put_transcript(principal.org_id, call_id, data.messages)
         return {"call_id": str(call.id), "messages": len(data.messages)}
 
     @put(
@@ -169,7 +171,7 @@ class IngestController(Controller):
         self, principal: Principal, call_id: str, data: AnalysisIn
     ) -> dict[str, Any]:
         """Replace the call's analysis."""
-        analysis = await ingest.put_analysis(
+        analysis = await calls.put_analysis(
             principal.org_id, call_id, data.summary, data.success, data.data
         )
         return {"summary": analysis.summary, "success": analysis.success, "data": analysis.data}

@@ -17,7 +17,7 @@ from litestar.types import Receive, Scope, Send, TypeEncodersMap
 from web.auth import Principal, api_principal, dashboard_principal, key_principal
 from web.errors import NotAuthenticated, PermissionDenied
 from web.openapi import binary_response, error_responses
-from web.services import playback as svc
+from web.recordings import playback as svc
 from web.tenancy import get_call
 
 _TRUE = {"1", "true", "yes"}

@@ -1,4 +1,4 @@
-"""Calls: start, end, and their API shape."""
+"""Calls: start, end, transcript, analysis, and their API shape."""
 
 from __future__ import annotations
 
@@ -7,9 +7,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+from tortoise.transactions import in_transaction
+
 from web.errors import Conflict, InvalidInput
-from web.models import Call, CallStatus, Direction, Recording, RecordingStatus
+from web.models import (
+    Analysis,
+    Call,
+    CallStatus,
+    Direction,
+    Message,
+    MessageRole,
+    Recording,
+    RecordingStatus,
+)
 from web.security import signed_query
+from web.services import search
 from web.tenancy import get_assistant, get_call
 
 _NUMBER = re.compile(r"^[+0-9 ()\-.]{1,40}$")
@@ -131,3 +144,59 @@ def call_to_dict(call: Call, rec: Recording | None, secret_key: str) -> dict[str
 async def recording_of(call: Call) -> Recording | None:
     """The recording row of a call, if it has one."""
     return await Recording.get_or_none(call_id=call.id)
+
+
+class TranscriptMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """One turn of a transcript as the API takes it."""
+
+    role: str
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+async def put_transcript(
+    org_id: uuid.UUID, call_id: str, messages: list[TranscriptMessage]
+) -> Call:
+    """Replace the call's transcript (and its searchable text) in one transaction."""
+    call = await get_call(org_id, call_id)
+    rows = []
+    for seq, m in enumerate(messages):
+        try:
+            role = MessageRole(m.role)
+        except ValueError:
+            raise InvalidInput(f"messages[{seq}].role must be user, assistant or system.") from None
+        if m.start_ms < 0 or m.end_ms < m.start_ms:
+            raise InvalidInput(f"messages[{seq}]: need 0 <= start_ms <= end_ms.")
+        if len(m.text) > 100_000:
+            raise InvalidInput(f"messages[{seq}].text is too long.")
+        rows.append(
+            Message(
+                call_id=call.id,
+                seq=seq,
+                role=role,
+                text=m.text,
+                start_ms=m.start_ms,
+                end_ms=m.end_ms,
+            )
+        )
+    async with in_transaction():
+        await Message.filter(call_id=call.id).delete()
+        if rows:
+            await Message.bulk_create(rows)
+        call.transcript_text = "\n".join(m.text for m in messages)
+        await call.save(update_fields=["transcript_text"])
+    await search.index_transcript(call)
+    return call
+
+
+async def put_analysis(
+    org_id: uuid.UUID, call_id: str, summary: str, success: bool | None, data: dict[str, Any]
+) -> Analysis:
+    """Replace the call's analysis."""
+    call = await get_call(org_id, call_id)
+    if len(summary) > 100_000:
+        raise InvalidInput("summary is too long.")
+    async with in_transaction():
+        await Analysis.filter(call_id=call.id).delete()
+        return await Analysis.create(call_id=call.id, summary=summary, success=success, data=data)

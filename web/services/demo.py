@@ -25,10 +25,11 @@ from web.models import (
     RecordingStatus,
     Role,
 )
+from web.recordings.publish import begin, finished, publish
+from web.recordings.spool import spool_paths
 from web.services.accounts import create_api_key, create_org, create_user
 from web.services.calls import digits
 from web.services.demo_audio import Conversation, speech_available, synthesize
-from web.services.recordings import Finished, new_row, publish, spool_paths
 from web.settings import Settings
 from web.storage import Storages
 
@@ -280,15 +281,11 @@ class _Voices:
         spool, _ = spool_paths(self.settings, call.id)
         spool.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(spool.write_bytes, mp3)
-        rec = await new_row(self.settings, self.storages, call, RecordingStatus.PROCESSING, spool)
-        done = Finished(
-            mp3=spool,
-            peaks_json=result.peaks.overview_json(),
-            duration_ms=result.duration_ms,
-            size_bytes=result.size_bytes,
-            sha256=result.sha256,
+        begun = await begin(self.settings, self.storages, call, RecordingStatus.PROCESSING, spool)
+        done = finished(spool, result)
+        await publish(
+            self.settings, self.storages, begun.row, done, storage=begun.storage, call=call
         )
-        await publish(self.settings, self.storages, rec, done)
 
 
 async def _seed_call(

@@ -15,17 +15,18 @@ failure releases the claim at once, and the row waits for the next pass.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
-from web.models import AuditEvent, Call, Recording, RecordingStatus
-from web.services import recordings as recs
+from web.interval import Interval
+from web.models import AuditEvent, Recording, RecordingStatus
+from web.observability import PURGED
+from web.recordings import lifecycle
+from web.recordings.node import identity
 from web.settings import Settings
 from web.storage import Storages, StorageUnavailable
 
@@ -40,7 +41,7 @@ PURGE_INTERVAL_S = 60.0
 # Rows read per query, and at most this many purged per worker pass.
 _PAGE = 200
 WORKER_PASS_LIMIT = 1000
-_last_run: dict[int, float] = {}
+_every = Interval(PURGE_INTERVAL_S)
 
 
 @dataclass(frozen=True)
@@ -66,10 +67,6 @@ def _due_filter(now: datetime) -> Q:
     return Q(status=RecordingStatus.AVAILABLE, legal_hold=False, purge_at__lte=now)
 
 
-def _free(now: datetime) -> Q:
-    return Q(claimed_by=None) | Q(claimed_until=None) | Q(claimed_until__lt=now)
-
-
 async def find_due(
     now: datetime, *, after: uuid.UUID | None = None, limit: int = _PAGE
 ) -> list[Due]:
@@ -93,18 +90,12 @@ async def find_due(
 
 async def _claim(due: Due, worker: str, now: datetime) -> Recording | None:
     """Take the row for this worker if it is still due and nobody holds it; else None."""
-    taken = await Recording.filter(_due_filter(now), _free(now), id=due.rec_id).update(
-        claimed_by=worker, claimed_until=now + PURGE_LEASE
+    taken = await lifecycle.claim(
+        due.rec_id, worker, lease=PURGE_LEASE, now=now, where=_due_filter(now)
     )
     if not taken:
         return None
     return await Recording.get_or_none(id=due.rec_id, claimed_by=worker)
-
-
-async def _release(rec_id: uuid.UUID, worker: str, error: str) -> None:
-    await Recording.filter(id=rec_id, claimed_by=worker).update(
-        claimed_by=None, claimed_until=None, last_error=error[:1000]
-    )
 
 
 async def purge_one(storages: Storages, due: Due, worker: str, now: datetime) -> bool:
@@ -119,25 +110,15 @@ async def purge_one(storages: Storages, due: Due, worker: str, now: datetime) ->
             if key:
                 await storage.delete(key)
     except (StorageUnavailable, ValueError) as exc:
-        await _release(rec.id, worker, f"purge failed: {exc}")
+        await lifecycle.release(rec.id, worker, last_error=f"purge failed: {exc}"[:1000])
         log.warning("purge of the recording of call %s failed: %s", due.call_id, exc)
         return False
-    purged_at = datetime.now(UTC)
-    async with in_transaction():
-        marked = await Recording.filter(
-            id=rec.id, claimed_by=worker, status=RecordingStatus.AVAILABLE
-        ).update(
-            status=RecordingStatus.PURGED,
-            purged_at=purged_at,
-            claimed_by=None,
-            claimed_until=None,
-            last_error="",
-        )
-        if not marked:
+    async with lifecycle.transaction() as conn:
+        if not await lifecycle.purged(rec, worker, conn=conn):
             # Deleted by an admin meanwhile, or the lease ran out and another worker finished.
             return False
-        await Call.filter(id=due.call_id).update(has_recording=False)
         await AuditEvent.create(
+            using_db=conn,
             org_id=due.org_id,
             call_id=due.call_id,
             action=PURGE_ACTION,
@@ -149,7 +130,7 @@ async def purge_one(storages: Storages, due: Due, worker: str, now: datetime) ->
                 "bucket": rec.storage_bucket,
             },
         )
-    recs.note_purged(due.call_id, due.org_id)
+    PURGED.inc()
     return True
 
 
@@ -164,7 +145,7 @@ async def purge_due(
 ) -> int:
     """Purge every due recording this process can claim; returns how many it purged."""
     now = now or datetime.now(UTC)
-    worker = recs.identity(settings).worker
+    worker = identity(settings).worker
     purged = seen = 0
     after: uuid.UUID | None = None
     while limit is None or purged < limit:
@@ -224,17 +205,9 @@ async def purge_pass(
 
 async def purge_job(state: Any, *, force: bool = False) -> int:
     """Worker job: purge what is due, at most every :data:`PURGE_INTERVAL_S` per process."""
-    mono = time.monotonic()
-    last = _last_run.get(id(state))
-    if not force and last is not None and mono - last < PURGE_INTERVAL_S:
+    if not _every.due(state, force=force):
         return 0
-    _last_run[id(state)] = mono
     count = await purge_due(state.settings, state.storages, limit=WORKER_PASS_LIMIT)
     if count:
         log.info("retention purged %d recording(s)", count)
     return count
-
-
-def register(jobs: Any) -> None:
-    """Add the purge job to the worker's registry."""
-    jobs.add("purge", purge_job)

@@ -1,7 +1,7 @@
 """Playback: signed player URLs, Range streams from storage, peaks, audit, deletion.
 
 Nothing here holds a recording in memory: a stream is a storage range passed through in
-the storage's ~64 KiB chunks, and the storage body is closed even when the client leaves.
+pieces of :data:`SEND_CHUNK`, and the storage body is closed even when the client leaves.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Protocol
 
-from tortoise.transactions import in_transaction
-
 from web.auth import Principal
 from web.errors import Conflict, NotFound, PermissionDenied
 from web.models import AuditEvent, Call, Recording, RecordingStatus
 from web.ranges import RangeDecision, evaluate
+from web.recordings import lifecycle
+from web.recordings.presentation import unavailable_reason
 from web.security import check_signature, sign_path
 from web.services import audit
 from web.storage.base import ObjectNotFound, Storage
@@ -77,27 +77,6 @@ def player_context(secret_key: str, call: Call, rec: Recording | None) -> dict[s
         "duration_ms": rec.duration_ms or 0,
         "filename": f"{call.id}.mp3",
     }
-
-
-def unavailable_reason(rec: Recording | None) -> str | None:
-    """Why a recording cannot be played, in words; None when it can."""
-    if rec is None:
-        return "This call has no recording."
-    status = RecordingStatus(rec.status)
-    if status is RecordingStatus.AVAILABLE:
-        return None
-    if status is RecordingStatus.PURGED:
-        when = rec.purged_at or rec.purge_at
-        on = f" on {when:%Y-%m-%d}" if when else ""
-        return f"The recording was purged{on} under the retention policy."
-    if status is RecordingStatus.DELETED:
-        on = f" on {rec.deleted_at:%Y-%m-%d}" if rec.deleted_at else ""
-        return f"The recording was deleted{on}."
-    if status is RecordingStatus.RECORDING:
-        return "The call is still being recorded."
-    if status is RecordingStatus.PROCESSING:
-        return "The recording is still processing; try again in a moment."
-    return "The recording failed and cannot be played."
 
 
 def check_player_signature(
@@ -314,12 +293,8 @@ async def delete_recording(storages: Storages, principal: Principal, call_id: st
     for key in (rec.storage_key, rec.peaks_key):
         if key:
             await storage.delete(key)
-    now = datetime.now(UTC)
-    async with in_transaction():
-        rec.status = RecordingStatus.DELETED
-        rec.deleted_at = now
-        await rec.save(update_fields=["status", "deleted_at"])
-        await Call.filter(id=call.id).update(has_recording=False)
+    async with lifecycle.transaction() as conn:
+        await lifecycle.deleted(rec, conn=conn)
         await audit.record(
             principal.org_id,
             call.id,

@@ -1,0 +1,1 @@
+"""Live media streams: a dialect parser per telephony protocol, and the session they feed."""

@@ -1,0 +1,272 @@
+"""One live media stream of one call, from ``start`` to the published recording.
+
+The controller hands a :class:`MediaSession` each WebSocket message; the session's dialect
+turns it into an event. The session feeds the recorder (push on the loop, encode in a
+thread), appends the MP3 to the spool as it is produced and uploads it to storage in parts
+while the call runs, so at ``stop`` only the tail remains. A message it cannot accept raises
+:class:`StreamRefused` with the close code and reason; whatever audio came before is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+
+from tortoise.exceptions import IntegrityError
+
+from audio import AudioError, Recorder
+from web.auth import Principal, key_principal
+from web.errors import NotFound
+from web.models import Call, Recording, RecordingStatus
+from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
+from web.recordings import lifecycle
+from web.recordings.live.events import (
+    POLICY,
+    UNSUPPORTED,
+    Dialect,
+    Media,
+    Start,
+    Stop,
+    StreamRefused,
+)
+from web.recordings.live.twilio import TRACKS, Twilio
+from web.recordings.node import identity
+from web.recordings.parts import PartUploader
+from web.recordings.publish import Finished, begin, finished, publish
+from web.recordings.spool import SpoolFile, spool_paths
+from web.settings import Settings
+from web.storage import Storage, Storages
+from web.tenancy import get_call
+
+log = logging.getLogger("talkturo.ingest")
+
+__all__ = ["MediaSession", "StreamRefused"]
+
+# Per-track frame counters, looked up once (a frame must cost next to nothing).
+_FRAMES = {track: MEDIA_FRAMES.labels(track) for track in TRACKS}
+
+# Sessions whose socket went away without ``stop``: kept alive until their timeout fires.
+_DETACHED: set[MediaSession] = set()
+
+
+class MediaSession:
+    """One live media stream of one call, from ``start`` to the published recording."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storages: Storages,
+        call_id: str,
+        authorization: str | None,
+        dialect: Dialect | None = None,
+    ) -> None:
+        self.settings = settings
+        self.storages = storages
+        self.call_id = call_id
+        self.authorization = authorization
+        self.dialect: Dialect = dialect or Twilio()
+        self.me = identity(settings)
+        self.call: Call | None = None
+        self.row: Recording | None = None
+        self.storage: Storage | None = None
+        self.recorder: Recorder | None = None
+        self.uploader: PartUploader | None = None
+        self.spool: SpoolFile | None = None
+        self.media_count = 0
+        self.finished = False
+        self._final_lock = asyncio.Lock()
+        self._last_mono = time.monotonic()
+        self._noted_wall: datetime | None = None
+        self._detached = False
+        self._keeper: asyncio.Task[None] | None = None
+        self._counted = False
+        self._flushed = False
+
+    @property
+    def started(self) -> bool:
+        return self.recorder is not None
+
+    async def handle(self, raw: str | bytes | None) -> bool:
+        """Take one message; True once the stream is over (``stop``)."""
+        event = self.dialect.parse(raw, started=self.started)
+        self._last_mono = time.monotonic()
+        if isinstance(event, Media):
+            await self._media(event)
+            return False
+        if isinstance(event, Start):
+            await self._start(event)
+            return False
+        if isinstance(event, Stop):
+            await self.finalize()
+            return True
+        return False
+
+    async def _principal(self, token: str | None) -> Principal:
+        principal = await key_principal(self.authorization)
+        if principal is None and token:
+            principal = await key_principal(f"Bearer {token}")
+        if principal is None:
+            raise StreamRefused(POLICY, "a valid API key is required")
+        return principal
+
+    async def _start(self, start: Start) -> None:
+        principal = await self._principal(start.token)
+        if start.format_error is not None:
+            raise start.format_error
+        try:
+            call = await get_call(principal.org_id, self.call_id)
+        except NotFound:
+            raise StreamRefused(POLICY, "no such call") from None
+        if not call.recording_enabled:
+            raise StreamRefused(POLICY, "recording is disabled for this call")
+        path, _ = spool_paths(self.settings, call.id)
+        try:
+            begun = await begin(self.settings, self.storages, call, RecordingStatus.RECORDING, path)
+        except IntegrityError:
+            raise StreamRefused(
+                POLICY, "this call already has a recording or a live stream"
+            ) from None
+        self.call = call
+        self.row = begun.row
+        self.storage = begun.storage
+        self.spool = SpoolFile(path)
+        self.recorder = Recorder(start.caller, start.assistant)
+        LIVE_CALLS.inc()
+        self._counted = True
+        self.uploader = PartUploader(begun.storage, begun.row, path)
+        self._keeper = asyncio.get_running_loop().create_task(self._keep())
+
+    async def _media(self, media: Media) -> None:
+        recorder = self.recorder
+        assert recorder is not None
+        try:
+            if recorder.push_is_heavy(media.timestamp_ms):
+                await asyncio.to_thread(recorder.push, media.leg, media.timestamp_ms, media.payload)
+            else:
+                recorder.push(media.leg, media.timestamp_ms, media.payload)
+        except AudioError as exc:
+            raise StreamRefused(UNSUPPORTED, f"bad media: {exc}") from None
+        self.media_count += 1
+        _FRAMES[media.track].inc()
+        if recorder.encode_due:
+            await asyncio.to_thread(self._encode)
+            if self.uploader is not None and self.spool is not None:
+                self.uploader.poke(self.spool.size)
+
+    def _encode(self) -> None:
+        assert self.recorder is not None
+        assert self.spool is not None
+        data = self.recorder.encode()
+        if data:
+            self.spool.write(data)
+        stats = self.recorder.stats
+        ENCODER_LAG.observe(max(0, stats["frontier_ms"] - stats["committed_ms"]) / 1000)
+
+    def _finish(self) -> Finished:
+        assert self.recorder is not None
+        assert self.spool is not None
+        result = self.recorder.finish()
+        if result.mp3_tail:
+            self.spool.write(result.mp3_tail)
+        self.spool.close()
+        self._flushed = True
+        return finished(self.spool.path, result)
+
+    async def _keep(self) -> None:
+        """Renew the claim while the stream lives; finalize once a dropped socket times out."""
+        assert self.row is not None
+        timeout = self.settings.recording.stream_timeout_s
+        while not self.finished:
+            wait = lifecycle.HEARTBEAT_S
+            if self._detached:
+                wait = min(wait, self._last_mono + timeout - time.monotonic())
+            await asyncio.sleep(max(0.05, wait))
+            if self.finished:
+                return
+            if self._detached and time.monotonic() >= self._last_mono + timeout:
+                log.info("stream of call %s timed out; finalizing", self.call_id)
+                await self.finalize(from_keeper=True)
+                return
+            wall = self._wall_of_last()
+            try:
+                await lifecycle.renew(self.row.id, self.me.worker, wall)
+                self._noted_wall = wall
+            except Exception:
+                log.exception("could not renew the claim of call %s", self.call_id)
+
+    def _wall_of_last(self) -> datetime | None:
+        wall = datetime.fromtimestamp(time.time() - (time.monotonic() - self._last_mono), UTC)
+        return None if self._noted_wall is not None and wall <= self._noted_wall else wall
+
+    def detach(self) -> None:
+        """The socket went away without ``stop``: finalize after the stream timeout."""
+        if not self.started or self.finished:
+            self._release()
+            return
+        self._detached = True
+        _DETACHED.add(self)
+
+    async def abort(self) -> None:
+        """A refused message: keep and finalize what came before (or leave nothing)."""
+        if self.started:
+            await self.finalize()
+
+    async def finalize(self, *, from_keeper: bool = False) -> None:
+        """Encode the rest, publish the recording; a stream without audio leaves nothing."""
+        async with self._final_lock:
+            if self.finished or self.row is None or self.recorder is None:
+                return
+            self.finished = True
+            if self._keeper is not None and not from_keeper:
+                self._keeper.cancel()
+            try:
+                await self._publish()
+            finally:
+                self._release()
+
+    async def hand_off(self) -> None:
+        """The process is shutting down: finalize now with every frame received.
+
+        If that is cut short (or fails) once the spool is complete, the claim is released
+        so a worker finalizes the recording from the spool; nothing is raised.
+        """
+        try:
+            await self.finalize()
+        except BaseException as exc:
+            if self._flushed and self.row is not None:
+                await asyncio.shield(lifecycle.release(self.row.id, self.me.worker))
+            if isinstance(exc, Exception):
+                log.exception("could not finalize call %s at shutdown", self.call_id)
+                return
+            raise
+
+    async def _publish(self) -> None:
+        assert self.row is not None
+        assert self.spool is not None
+        if self.media_count == 0:
+            self.spool.close()
+            if self.uploader is not None:
+                await self.uploader.abandon()
+            await lifecycle.drop_row(self.row)
+            return
+        await lifecycle.hang_up(self.row)
+        done = await asyncio.to_thread(self._finish)
+        await publish(
+            self.settings,
+            self.storages,
+            self.row,
+            done,
+            self.uploader,
+            storage=self.storage,
+            call=self.call,
+        )
+
+    def _release(self) -> None:
+        _DETACHED.discard(self)
+        if self._counted and (self.finished or not self.started):
+            self._counted = False
+            LIVE_CALLS.dec()
+        if self.spool is not None and self.finished:
+            self.spool.close()

@@ -1,0 +1,137 @@
+"""Twilio Media Streams (plus L16 and per-track formats) as events: a pure parser."""
+
+from __future__ import annotations
+
+import binascii
+from typing import Any
+
+import msgspec
+
+from audio import AudioError, LegFormat
+from audio.formats import Leg
+from web.recordings.live.events import (
+    POLICY,
+    UNSUPPORTED,
+    Event,
+    Ignored,
+    Media,
+    Start,
+    Stop,
+    StreamRefused,
+)
+
+# Twilio's track names, and the leg each one is.
+TRACKS: dict[str, Leg] = {"inbound": "caller", "outbound": "assistant"}
+# A timestamp beyond this is refused: no call is longer than the audio engine accepts.
+MAX_CALL_MS = 4 * 3600 * 1000
+_IGNORED = Ignored()
+_STOP = Stop()
+
+
+class Twilio:
+    """The Twilio dialect: JSON text frames ``connected``, ``start``, ``media``, ``stop``..."""
+
+    def parse(self, raw: str | bytes | None, *, started: bool) -> Event:
+        """The event one frame carries; StreamRefused if it is not acceptable now."""
+        if raw is None or isinstance(raw, bytes):
+            raise StreamRefused(UNSUPPORTED, "binary frames are not accepted: send JSON text")
+        try:
+            msg = msgspec.json.decode(raw)
+        except msgspec.DecodeError:
+            raise StreamRefused(UNSUPPORTED, "malformed JSON") from None
+        if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
+            raise StreamRefused(UNSUPPORTED, "a message must be a JSON object with an event")
+        event = msg["event"]
+        if event == "media":
+            if not started:
+                raise StreamRefused(POLICY, "media before start")
+            return _media(msg.get("media"))
+        if event == "start":
+            if started:
+                raise StreamRefused(POLICY, "the stream has already started")
+            return _start(msg.get("start"))
+        if event in ("connected", "dtmf", "mark"):
+            return _IGNORED
+        if event == "stop":
+            return _STOP
+        raise StreamRefused(UNSUPPORTED, f"unknown event {event[:40]!r}")
+
+
+def _start(start: Any) -> Start:
+    if not isinstance(start, dict):
+        raise StreamRefused(UNSUPPORTED, "start must be an object")
+    params = start.get("customParameters") or {}
+    if not isinstance(params, dict):
+        raise StreamRefused(UNSUPPORTED, "start.customParameters must be an object")
+    token = params.get("token")
+    token = token if isinstance(token, str) and token else None
+    try:
+        caller, assistant = _formats(start)
+    except StreamRefused as exc:
+        return Start(token, format_error=exc)
+    return Start(token, caller, assistant)
+
+
+def _formats(start: dict[str, Any]) -> tuple[LegFormat, LegFormat]:
+    default = _leg_format(start.get("mediaFormat"), "start.mediaFormat")
+    per_track = start.get("mediaFormats") or {}
+    if not isinstance(per_track, dict) or set(per_track) - set(TRACKS):
+        raise StreamRefused(UNSUPPORTED, "start.mediaFormats names inbound and outbound only")
+    caller = (
+        _leg_format(per_track.get("inbound"), "mediaFormats.inbound")
+        if ("inbound" in per_track)
+        else default
+    )
+    assistant = (
+        _leg_format(per_track.get("outbound"), "mediaFormats.outbound")
+        if ("outbound" in per_track)
+        else default
+    )
+    return caller, assistant
+
+
+def _leg_format(spec: Any, what: str) -> LegFormat:
+    if spec is None:
+        return LegFormat()
+    if not isinstance(spec, dict):
+        raise StreamRefused(UNSUPPORTED, f"{what} must be an object")
+    channels = spec.get("channels", 1)
+    if channels != 1:
+        raise StreamRefused(UNSUPPORTED, f"{what}: only mono tracks are supported")
+    try:
+        return LegFormat(
+            encoding=spec.get("encoding", "audio/x-mulaw"),
+            sample_rate=spec.get("sampleRate", 8000),
+        )
+    except AudioError as exc:
+        raise StreamRefused(UNSUPPORTED, f"{what}: {exc}") from None
+
+
+def _media(media: Any) -> Media:
+    if not isinstance(media, dict):
+        raise StreamRefused(UNSUPPORTED, "media must be an object")
+    track = media.get("track", "inbound")
+    leg = TRACKS.get(track)
+    if leg is None:
+        raise StreamRefused(UNSUPPORTED, "unknown track: use inbound or outbound")
+    ts = _timestamp(media.get("timestamp"))
+    payload = media.get("payload")
+    if not isinstance(payload, str):
+        raise StreamRefused(UNSUPPORTED, "media.payload must be base64 text")
+    try:
+        data = binascii.a2b_base64(payload, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None
+    return Media(track, leg, ts, data)
+
+
+def _timestamp(value: Any) -> int:
+    if isinstance(value, bool):
+        raise StreamRefused(UNSUPPORTED, "media.timestamp must be milliseconds")
+    try:
+        ms = int(value) if isinstance(value, int | str) else -1
+    except ValueError:
+        ms = -1
+    if not 0 <= ms <= MAX_CALL_MS:
+        raise StreamRefused(UNSUPPORTED, "media.timestamp must be milliseconds since the start")
+    return ms
