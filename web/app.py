@@ -35,6 +35,7 @@ from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
 from web.controllers.settings import SettingsController
 from web.db import close_db, open_db
+from web.dependencies import APP_DEPENDENCIES
 from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
 from web.observability import RequestLogMiddleware
@@ -182,6 +183,7 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
     )
     app = Litestar(
         route_handlers=[*ROUTE_HANDLERS, static],
+        dependencies=APP_DEPENDENCIES,
         lifespan=[lifespan],
         middleware=[
             DefineMiddleware(RequestLogMiddleware),

@@ -66,10 +66,15 @@ def sign_path(secret_key: str, path: str, expires: int) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def signed_query_until(secret_key: str, path: str, ttl_s: int) -> tuple[str, int]:
+    """``expires=…&signature=…`` for ``path``, valid for ``ttl_s`` seconds, and the expiry."""
+    expires = int(time.time()) + ttl_s
+    return f"expires={expires}&signature={sign_path(secret_key, path, expires)}", expires
+
+
 def signed_query(secret_key: str, path: str, ttl_s: int = SIGNED_URL_TTL_S) -> str:
     """``expires=…&signature=…`` for ``path``, valid for ``ttl_s`` seconds."""
-    expires = int(time.time()) + ttl_s
-    return f"expires={expires}&signature={sign_path(secret_key, path, expires)}"
+    return signed_query_until(secret_key, path, ttl_s)[0]
 
 
 def check_signature(secret_key: str, path: str, expires: str, signature: str) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from web.errors import NotFound
-from web.models import Assistant, Call
+from web.models import ApiKey, Assistant, Call, Org, Recording
 
 
 def parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
@@ -32,3 +33,38 @@ async def get_assistant(org_id: uuid.UUID, assistant_id: str | uuid.UUID) -> Ass
     if assistant is None:
         raise NotFound("No such assistant.")
     return assistant
+
+
+async def get_org(org_id: uuid.UUID) -> Org:
+    """The org of an authenticated caller or of a row (it always exists)."""
+    return await Org.get(id=org_id)
+
+
+async def recording_of(call: Call) -> Recording | None:
+    """The recording row of a call already looked up through its org, if it has one."""
+    return await Recording.get_or_none(call_id=call.id)
+
+
+async def recordings_of(calls: list[Call]) -> dict[uuid.UUID, Recording]:
+    """The recording rows of ``calls`` (one query), by call id."""
+    rows = await Recording.filter(call_id__in=[c.id for c in calls])
+    return {r.call_id: r for r in rows}  # type: ignore[attr-defined]
+
+
+async def calls_by_ids(org_id: uuid.UUID, ids: Sequence[str | uuid.UUID]) -> list[Call]:
+    """The org's calls among ``ids``, in the order of ``ids`` (others' ids are left out)."""
+    by_id = {str(c.id): c for c in await Call.filter(id__in=ids, org_id=org_id)}
+    return [by_id[str(i)] for i in ids if str(i) in by_id]
+
+
+async def call_by_signed_link(call_id: str) -> Call:
+    """The call a verified signed link names: the signature stands for the org."""
+    call = await Call.get_or_none(id=parse_id(call_id, "call"))
+    if call is None:
+        raise NotFound("No such call.")
+    return call
+
+
+async def api_keys_of(org_id: uuid.UUID) -> list[ApiKey]:
+    """The org's API keys, live ones first, newest first."""
+    return await ApiKey.filter(org_id=org_id).order_by("revoked_at", "-created_at")

@@ -25,6 +25,7 @@ from tests.conftest import Tenant, create_bucket, free_port, make_env, make_tena
 from tests.speech import speak_wav
 from web.app import create_app
 from web.models import Recording
+from web.recordings.placement import storage_of
 from web.settings import Settings, load_settings
 
 CALLER_TEXT = "Hello, I am calling about my order. It has not arrived yet, can you help me please."
@@ -249,7 +250,7 @@ async def create_call(base_url: str, tenant: Tenant, *, recording: bool = True) 
 
 async def read_object(live_app: Litestar, rec: Recording, key: str) -> bytes:
     """The stored object's bytes, read back through the storage."""
-    storage = await live_app.state.storages.for_recording(rec)
+    storage = await storage_of(live_app.state.storages, rec)
     out = bytearray()
     async with storage.open_range(key, 0, None) as chunks:
         async for chunk in chunks:

@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import Provide
 from msgspec import Struct
 
-from web.auth import Principal, api_principal
+from web.auth import Principal, api_admin, api_principal
 from web.openapi import ASSISTANT_EXAMPLE, Assistant, AssistantList, error_responses, ok_response
 from web.services import assistants as svc
 from web.tenancy import get_assistant
@@ -48,6 +48,7 @@ class ApiAssistantsController(Controller):
     @post(
         "/",
         status_code=201,
+        guards=[api_admin],
         responses={
             **ok_response(Assistant, "The new assistant.", ASSISTANT_EXAMPLE, 201),
             **error_responses(400, 401, 403, 429),
@@ -55,7 +56,6 @@ class ApiAssistantsController(Controller):
     )
     async def create_assistant(self, principal: Principal, data: AssistantCreate) -> dict[str, Any]:
         """Create an assistant (admin key)."""
-        principal.require_admin()
         a = await svc.create_assistant(principal.org_id, data.name, data.recording_enabled)
         return svc.assistant_to_dict(a)
 
@@ -72,6 +72,7 @@ class ApiAssistantsController(Controller):
 
     @patch(
         "/{assistant_id:str}",
+        guards=[api_admin],
         responses={
             **ok_response(Assistant, "The assistant as changed.", ASSISTANT_EXAMPLE),
             **error_responses(400, 401, 403, 404, 429),
@@ -81,7 +82,6 @@ class ApiAssistantsController(Controller):
         self, principal: Principal, assistant_id: str, data: AssistantPatch
     ) -> dict[str, Any]:
         """Change recording_enabled and/or the name (admin key). Running calls keep theirs."""
-        principal.require_admin()
         a = await svc.update_assistant(
             principal.org_id, assistant_id, recording_enabled=data.recording_enabled, name=data.name
         )

@@ -13,7 +13,8 @@ from web.auth import Principal, api_principal
 from web.openapi import CALL_EXAMPLE, Call, CallList, error_responses, ok_response
 from web.services import call_query
 from web.services import calls as svc
-from web.tenancy import get_call
+from web.settings import Settings
+from web.tenancy import get_call, recording_of, recordings_of
 
 
 class CallStart(Struct, forbid_unknown_fields=True):
@@ -54,7 +55,7 @@ class ApiCallsController(Controller):
         },
     )
     async def start_call(
-        self, request: Request[Any, Any, Any], principal: Principal, data: CallStart
+        self, settings: Settings, principal: Principal, data: CallStart
     ) -> dict[str, Any]:
         """Start a call; it records if its assistant has recording enabled right now."""
         call = await svc.start_call(
@@ -65,7 +66,7 @@ class ApiCallsController(Controller):
             data.to_number,
             data.started_at,
         )
-        return svc.call_to_dict(call, None, request.app.state.settings.secret_key)
+        return svc.call_to_dict(call, None, settings.secret_key)
 
     @get(
         "/",
@@ -79,6 +80,7 @@ class ApiCallsController(Controller):
     async def list_calls(
         self,
         request: Request[Any, Any, Any],
+        settings: Settings,
         principal: Principal,
         assistant: str | None = None,
         status: str | None = None,
@@ -98,8 +100,8 @@ class ApiCallsController(Controller):
         page = await call_query.query_calls(
             principal.org_id, filters, call_query.parse_limit(limit)
         )
-        recs = await call_query.recordings_of(page.calls)
-        secret = request.app.state.settings.secret_key
+        recs = await recordings_of(page.calls)
+        secret = settings.secret_key
         return {
             "items": [svc.call_to_dict(c, recs.get(c.id), secret) for c in page.calls],
             "next_cursor": page.next_cursor,
@@ -114,12 +116,12 @@ class ApiCallsController(Controller):
         },
     )
     async def end_call(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str, data: CallEnd
+        self, settings: Settings, principal: Principal, call_id: str, data: CallEnd
     ) -> dict[str, Any]:
         """Set the call's final status (independent of the media stream's stop)."""
         call = await svc.end_call(principal.org_id, call_id, data.status, data.ended_at)
-        rec = await svc.recording_of(call)
-        return svc.call_to_dict(call, rec, request.app.state.settings.secret_key)
+        rec = await recording_of(call)
+        return svc.call_to_dict(call, rec, settings.secret_key)
 
     @get(
         "/{call_id:str}",
@@ -129,9 +131,9 @@ class ApiCallsController(Controller):
         },
     )
     async def get_call(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+        self, settings: Settings, principal: Principal, call_id: str
     ) -> dict[str, Any]:
         """One call, with its recording's state and a signed download link."""
         call = await get_call(principal.org_id, call_id)
-        rec = await svc.recording_of(call)
-        return svc.call_to_dict(call, rec, request.app.state.settings.secret_key)
+        rec = await recording_of(call)
+        return svc.call_to_dict(call, rec, settings.secret_key)

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, patch, put
+from litestar import Controller, get, patch, put
 from litestar.di import Provide
 from litestar.openapi.spec import Example
 from litestar.params import Body
 from msgspec import UNSET, Struct, UnsetType
 
-from web.auth import Principal, api_principal
+from web.auth import Principal, api_admin, api_principal
 from web.models import Org
 from web.openapi import error_responses, ok_response
 from web.services import org_storage, retention
+from web.settings import Settings
+from web.tenancy import get_org
 
 
 class OrgStorage(Struct):
@@ -85,8 +87,8 @@ _PATCH_EXAMPLE = Example(
 )
 
 
-def _storage(org: Org, request: Request[Any, Any, Any]) -> OrgStorage:
-    view = org_storage.view(org, request.app.state.settings.secret_key)
+def _storage(org: Org, settings: Settings) -> OrgStorage:
+    view = org_storage.view(org, settings.secret_key)
     return msgspec.convert(view, OrgStorage)
 
 
@@ -96,6 +98,7 @@ class ApiOrgController(Controller):
     path = "/api/v1/org"
     tags = ["org"]
     dependencies = {"principal": Provide(api_principal)}
+    guards = [api_admin]
 
     @get(
         "/storage",
@@ -104,13 +107,10 @@ class ApiOrgController(Controller):
             **error_responses(401, 403, 429),
         },
     )
-    async def get_storage(
-        self, request: Request[Any, Any, Any], principal: Principal
-    ) -> OrgStorage:
+    async def get_storage(self, settings: Settings, principal: Principal) -> OrgStorage:
         """Plan, retention in days (null: kept forever) and the bucket new recordings go to."""
-        principal.require_admin()
-        org = await Org.get(id=principal.org_id)
-        return _storage(org, request)
+        org = await get_org(principal.org_id)
+        return _storage(org, settings)
 
     @patch(
         "/storage",
@@ -121,7 +121,7 @@ class ApiOrgController(Controller):
     )
     async def patch_storage(
         self,
-        request: Request[Any, Any, Any],
+        settings: Settings,
         principal: Principal,
         data: Annotated[OrgStoragePatch, Body(examples=[_PATCH_EXAMPLE])],
     ) -> OrgStorage:
@@ -130,14 +130,11 @@ class ApiOrgController(Controller):
         The bucket is validated by writing, reading and deleting a probe object with the
         given credentials; a failure is a 422 naming the problem, and nothing is saved.
         """
-        principal.require_admin()
         changes = {
             f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not UNSET
         }
-        org = await org_storage.update(
-            principal.org_id, request.app.state.settings.secret_key, changes
-        )
-        return _storage(org, request)
+        org = await org_storage.update(principal.org_id, settings.secret_key, changes)
+        return _storage(org, settings)
 
 
 class ApiLegalHoldController(Controller):
@@ -146,6 +143,7 @@ class ApiLegalHoldController(Controller):
     path = "/api/v1/calls"
     tags = ["calls"]
     dependencies = {"principal": Provide(api_principal)}
+    guards = [api_admin]
 
     @put(
         "/{call_id:str}/legal-hold",
@@ -156,7 +154,6 @@ class ApiLegalHoldController(Controller):
         self, principal: Principal, call_id: str, data: LegalHoldIn
     ) -> LegalHold:
         """Put the recording under legal hold (retention skips it) or release it."""
-        principal.require_admin()
         rec = await retention.set_legal_hold(principal.org_id, call_id, data.legal_hold)
         return LegalHold(
             call_id=str(rec.call_id),  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.response import Template
 
 from web.auth import Principal, dashboard_principal
-from web.errors import InvalidInput, PermissionDenied
+from web.errors import InvalidInput
 from web.models import Assistant, CallStatus, Direction
 from web.recordings.playback import player_context
 from web.rendering import is_htmx, render
@@ -20,6 +20,7 @@ from web.services.call_query import (
     parse_filters,
     query_calls,
 )
+from web.settings import Settings
 from web.tenancy import get_assistant
 
 # Shown next to a bad filter value; the keys are the query parameters.
@@ -81,11 +82,15 @@ class DashboardController(Controller):
 
     @get("/calls/{call_id:str}")
     async def call_detail(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+        self,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        principal: Principal,
+        call_id: str,
     ) -> Template:
         """The Call Detail panel; without HX-Request the list with the panel open."""
         detail = await load_detail(principal.org_id, call_id)
-        secret = request.app.state.settings.secret_key
+        secret = settings.secret_key
         ctx: dict[str, Any] = {
             "principal": principal,
             "call": detail.call,
@@ -124,8 +129,7 @@ class DashboardController(Controller):
         """Turn recording on or off (``enabled=true|false``); answers the updated row."""
         # Looked up first: another org's assistant is "not found" for everyone alike.
         await get_assistant(principal.org_id, assistant_id)
-        if not principal.is_admin:
-            raise PermissionDenied("Only admins can turn recording on or off.")
+        principal.require_admin("Only admins can turn recording on or off.")
         form = await request.form()
         raw = str(form.get("enabled", "")).strip().lower()
         if raw not in {"true", "false"}:

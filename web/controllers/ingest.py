@@ -25,6 +25,8 @@ from web.recordings import upload
 from web.recordings.live.session import MediaSession, StreamRefused
 from web.services import calls
 from web.services.calls import recording_to_dict
+from web.settings import Settings
+from web.storage import Storages
 
 log = logging.getLogger("talkturo.ingest")
 
@@ -40,12 +42,11 @@ class AnalysisIn(Struct, forbid_unknown_fields=True):
 
 
 @websocket("/api/v1/calls/{call_id:str}/media")
-async def media_stream(socket: WebSocket[Any, Any, Any], call_id: str) -> None:
+async def media_stream(
+    socket: WebSocket[Any, Any, Any], settings: Settings, storages: Storages, call_id: str
+) -> None:
     """Live audio of a call, Twilio Media Streams protocol (plus L16 and per-track formats)."""
-    state = socket.app.state
-    session = MediaSession(
-        state.settings, state.storages, call_id, socket.headers.get("authorization")
-    )
+    session = MediaSession(settings, storages, call_id, socket.headers.get("authorization"))
     await socket.accept()
     if shutdown.draining():
         await socket.close(code=shutdown.SERVICE_RESTART, reason=shutdown.REFUSED_REASON)
@@ -108,23 +109,26 @@ async def _serve_stream(
     },
 )
 async def put_recording(
-    request: Request[Any, Any, Any], principal: Principal, call_id: str
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    storages: Storages,
+    principal: Principal,
+    call_id: str,
 ) -> dict[str, Any]:
     """The whole audio at once: a stereo file, or multipart fields caller and assistant.
 
     A function, not a controller method: Litestar 2 refuses a second controller on a path
     another controller already serves (GET/DELETE of the recording), so register it after.
     """
-    state = request.app.state
     rec = await upload.upload_recording(
-        state.settings,
-        state.storages,
+        settings,
+        storages,
         principal.org_id,
         call_id,
         request.headers.get("content-type", ""),
         request.stream(),
     )
-    return recording_to_dict(rec, state.settings.secret_key)
+    return recording_to_dict(rec, settings.secret_key)
 
 
 class IngestController(Controller):

@@ -14,11 +14,13 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
-from web.auth import Principal, api_principal, dashboard_principal, key_principal
+from web.auth import Principal, api_admin, api_principal, dashboard_principal, key_principal
 from web.errors import NotAuthenticated, PermissionDenied
 from web.openapi import binary_response, error_responses
 from web.recordings import playback as svc
-from web.tenancy import get_call
+from web.settings import Settings
+from web.storage import Storages
+from web.tenancy import call_by_signed_link, get_call
 
 _TRUE = {"1", "true", "yes"}
 
@@ -78,13 +80,9 @@ class Mp3Response(Stream):
         )
 
 
-def _storages(request: Request[Any, Any, Any]) -> svc.Storages:
-    storages: svc.Storages = request.app.state.storages
-    return storages
-
-
 async def _serve(
     request: Request[Any, Any, Any],
+    storages: Storages,
     call: Any,
     principal: Principal | None,
     *,
@@ -93,7 +91,7 @@ async def _serve(
     """Stream the call's recording for this request; audit it if it is a listen/download."""
     rec = await svc.playable(call)
     mp3 = await svc.prepare_stream(
-        _storages(request),
+        storages,
         rec,
         range_header=request.headers.get("range"),
         if_range=request.headers.get("if-range"),
@@ -120,6 +118,8 @@ class PlaybackController(Controller):
     async def recording(
         self,
         request: Request[Any, Any, Any],
+        settings: Settings,
+        storages: Storages,
         principal: Principal,
         call_id: str,
         download: str | None = None,
@@ -128,29 +128,32 @@ class PlaybackController(Controller):
     ) -> Mp3Response:
         """The MP3, inline or as an attachment, with HTTP Range."""
         call = await get_call(principal.org_id, call_id)
-        secret = request.app.state.settings.secret_key
-        svc.check_player_signature(secret, svc.mp3_path(call.id), expires, signature)
-        return await _serve(request, call, principal, download=(download or "") in _TRUE)
+        svc.check_player_signature(settings.secret_key, svc.mp3_path(call.id), expires, signature)
+        return await _serve(request, storages, call, principal, download=(download or "") in _TRUE)
 
     @get("/calls/{call_id:str}/recording-url")
     async def recording_url(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+        self, settings: Settings, principal: Principal, call_id: str
     ) -> Response[dict[str, Any]]:
         """Fresh signed player URLs, so a long session keeps playing."""
         call = await get_call(principal.org_id, call_id)
         await svc.playable(call)
-        urls = svc.signed_player_urls(request.app.state.settings.secret_key, call.id)
+        urls = svc.signed_player_urls(settings.secret_key, call.id)
         return Response(urls, headers={"Cache-Control": "no-store"})
 
     @get("/calls/{call_id:str}/peaks.json")
     async def peaks(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+        self,
+        request: Request[Any, Any, Any],
+        storages: Storages,
+        principal: Principal,
+        call_id: str,
     ) -> Response[bytes]:
         """The overview peaks (audiowaveform JSON v2), gzipped when accepted, cacheable."""
         call = await get_call(principal.org_id, call_id)
         rec = await svc.playable(call)
         result = await svc.peaks(
-            _storages(request),
+            storages,
             rec,
             accept_encoding=request.headers.get("accept-encoding", ""),
             if_none_match=request.headers.get("if-none-match"),
@@ -190,6 +193,8 @@ class ApiPlaybackController(Controller):
     async def download(
         self,
         request: Request[Any, Any, Any],
+        settings: Settings,
+        storages: Storages,
         call_id: str,
         expires: str | None = None,
         signature: str | None = None,
@@ -207,22 +212,24 @@ class ApiPlaybackController(Controller):
                 "A valid API key (Authorization: Bearer <key>) or a signed link is required."
             )
         else:
-            secret = request.app.state.settings.secret_key
             try:
-                svc.check_player_signature(secret, svc.api_path(call_id), expires, signature)
+                svc.check_player_signature(
+                    settings.secret_key, svc.api_path(call_id), expires, signature
+                )
             except PermissionDenied:
                 raise PermissionDenied("This link has expired or was altered.") from None
-            call = await svc.call_by_signed_link(call_id)
-        return await _serve(request, call, principal, download=True)
+            call = await call_by_signed_link(call_id)
+        return await _serve(request, storages, call, principal, download=True)
 
     @delete(
         "/{call_id:str}/recording",
         status_code=204,
         dependencies={"principal": Provide(api_principal)},
+        guards=[api_admin],
         responses=error_responses(400, 401, 403, 404, 409, 429),
     )
     async def delete_recording(
-        self, request: Request[Any, Any, Any], principal: Principal, call_id: str
+        self, storages: Storages, principal: Principal, call_id: str
     ) -> None:
         """Delete the recording's audio and peaks now (admin key); the call stays."""
-        await svc.delete_recording(_storages(request), principal, call_id)
+        await svc.delete_recording(storages, principal, call_id)

@@ -8,26 +8,25 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.response import Template
 
-from web.auth import Principal, dashboard_principal
+from web.auth import Principal, dashboard_admin, dashboard_principal
 from web.errors import DomainError, InvalidInput, PermissionDenied
-from web.models import ApiKey, Org, Plan
+from web.models import Plan
 from web.rendering import render
 from web.services import accounts, org_storage, retention
-from web.tenancy import get_call, parse_id
+from web.settings import Settings
+from web.tenancy import api_keys_of, get_call, get_org, parse_id
 
-_BUCKET_FIELDS = (
-    "bucket",
-    "prefix",
-    "region",
-    "endpoint_url",
-    "access_key_id",
-    "secret_access_key",
-)
+_BUCKET_FIELDS = org_storage.BUCKET_FIELDS
 
 
-def _admin(principal: Principal, what: str) -> None:
-    if not principal.is_admin:
-        raise PermissionDenied(f"Only admins can see or change {what}. Ask an admin of your org.")
+def _admins_only(what: str) -> dict[str, Any]:
+    """Handler options: only admins pass (the guard's 403 names ``what``)."""
+    reason = f"Only admins can see or change {what}. Ask an admin of your org."
+    return {"guards": [dashboard_admin], "opt": {"admin_reason": reason}}
+
+
+_STORAGE = _admins_only("storage settings")
+_KEYS = _admins_only("API keys")
 
 
 def _plans() -> list[dict[str, Any]]:
@@ -35,10 +34,10 @@ def _plans() -> list[dict[str, Any]]:
 
 
 async def _storage_context(
-    request: Request[Any, Any, Any], principal: Principal, **extra: Any
+    settings: Settings, principal: Principal, **extra: Any
 ) -> dict[str, Any]:
-    org = await Org.get(id=principal.org_id)
-    view = org_storage.view(org, request.app.state.settings.secret_key)
+    org = await get_org(principal.org_id)
+    view = org_storage.view(org, settings.secret_key)
     return {
         "principal": principal,
         "nav": "storage",
@@ -80,24 +79,24 @@ class SettingsController(Controller):
     include_in_schema = False
     dependencies = {"principal": Provide(dashboard_principal)}
 
-    @get("/settings/storage")
-    async def storage(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+    @get("/settings/storage", **_STORAGE)
+    async def storage(
+        self, request: Request[Any, Any, Any], settings: Settings, principal: Principal
+    ) -> Template:
         """Plan, retention per plan, and (enterprise) the own-bucket form."""
-        _admin(principal, "storage settings")
-        ctx = await _storage_context(request, principal)
+        ctx = await _storage_context(settings, principal)
         return render(request, "settings/storage.html", "settings/_storage.html", ctx)
 
-    @post("/settings/storage", status_code=200)
-    async def save_storage(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+    @post("/settings/storage", status_code=200, **_STORAGE)
+    async def save_storage(
+        self, request: Request[Any, Any, Any], settings: Settings, principal: Principal
+    ) -> Template:
         """Save retention or the own bucket; errors come back in the form, nothing saved."""
-        _admin(principal, "storage settings")
         form = {k: str(v) for k, v in (await request.form()).items()}
-        ctx = await _storage_context(request, principal)
+        ctx = await _storage_context(settings, principal)
         try:
             changes = _form_changes(form, ctx["view"])
-            await org_storage.update(
-                principal.org_id, request.app.state.settings.secret_key, changes
-            )
+            await org_storage.update(principal.org_id, settings.secret_key, changes)
         except DomainError as exc:
             if isinstance(exc, PermissionDenied):
                 raise
@@ -108,38 +107,35 @@ class SettingsController(Controller):
                 request, "settings/storage.html", "settings/_storage.html", ctx, status_code=status
             )
         saved = "Saved. New recordings follow these settings from now on."
-        ctx = await _storage_context(request, principal, saved=saved)
+        ctx = await _storage_context(settings, principal, saved=saved)
         return render(request, "settings/storage.html", "settings/_storage.html", ctx)
 
-    @get("/settings/api-keys")
+    @get("/settings/api-keys", **_KEYS)
     async def api_keys(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """The org's API keys: name, prefix, role, created, last used, revoked."""
-        _admin(principal, "API keys")
         return await self._keys_page(request, principal)
 
-    @post("/settings/api-keys", status_code=200)
+    @post("/settings/api-keys", status_code=200, **_KEYS)
     async def create_key(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """Create a key; its value is shown on this answer only."""
-        _admin(principal, "API keys")
         form = await request.form()
         role = accounts.parse_role(str(form.get("role", "admin")))
-        org = await Org.get(id=principal.org_id)
+        org = await get_org(principal.org_id)
         row, key = await accounts.create_api_key(org, str(form.get("name", "")), role)
         return await self._keys_page(request, principal, new_key=key, new_row=row)
 
-    @post("/settings/api-keys/{key_id:str}/revoke", status_code=200)
+    @post("/settings/api-keys/{key_id:str}/revoke", status_code=200, **_KEYS)
     async def revoke_key(
         self, request: Request[Any, Any, Any], principal: Principal, key_id: str
     ) -> Template:
         """Revoke a key: requests with it answer 401 from now on."""
-        _admin(principal, "API keys")
         await accounts.revoke_api_key(principal.org_id, parse_id(key_id, "API key"))
         return await self._keys_page(request, principal, revoked=key_id)
 
     async def _keys_page(
         self, request: Request[Any, Any, Any], principal: Principal, **extra: Any
     ) -> Template:
-        keys = await ApiKey.filter(org_id=principal.org_id).order_by("revoked_at", "-created_at")
+        keys = await api_keys_of(principal.org_id)
         ctx = {"principal": principal, "nav": "api-keys", "keys": keys, **extra}
         return render(request, "settings/api_keys.html", "settings/_api_keys.html", ctx)
 
@@ -150,8 +146,7 @@ class SettingsController(Controller):
         """Turn legal hold on or off (``legal_hold=true|false``); answers the fragment."""
         # Looked up first: another org's call is "not found" for admins and agents alike.
         await get_call(principal.org_id, call_id)
-        if not principal.is_admin:
-            raise PermissionDenied("Only admins can put a recording under legal hold.")
+        principal.require_admin("Only admins can put a recording under legal hold.")
         raw = str((await request.form()).get("legal_hold", "")).strip().lower()
         if raw not in {"true", "false"}:
             raise InvalidInput("legal_hold must be true or false.")

@@ -7,25 +7,24 @@ pieces of :data:`SEND_CHUNK`, and the storage body is closed even when the clien
 from __future__ import annotations
 
 import gzip
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Protocol
+from typing import Any
 
 from web.auth import Principal
 from web.errors import Conflict, NotFound, PermissionDenied
 from web.models import AuditEvent, Call, Recording, RecordingStatus
 from web.ranges import RangeDecision, evaluate
-from web.recordings import lifecycle
+from web.recordings import lifecycle, placement
 from web.recordings.presentation import unavailable_reason
-from web.security import check_signature, sign_path
+from web.security import check_signature, signed_query_until
 from web.services import audit
-from web.storage.base import ObjectNotFound, Storage
-from web.tenancy import get_call, parse_id
+from web.storage import ObjectNotFound, Storage, Storages
+from web.tenancy import get_call, recording_of
 
 # The dashboard player's URL lives an hour (the session is required too); it is renewed
 # by the player well before that, see static/js/player.js.
@@ -34,12 +33,6 @@ PEAKS_MAX_AGE_S = 3600
 MP3_TYPE = "audio/mpeg"
 # Bytes handed to the server per send: few sends per MB, little memory per client.
 SEND_CHUNK = 256 * 1024
-
-
-class Storages(Protocol):
-    """The app's storages (``app.state.storages``): the right one for each recording."""
-
-    async def for_recording(self, rec: Recording) -> Storage: ...
 
 
 def mp3_path(call_id: uuid.UUID | str) -> str:
@@ -57,8 +50,7 @@ def signed_player_urls(
 ) -> dict[str, Any]:
     """Fresh signed URLs for the player: inline, download, and when they expire (unix s)."""
     path = mp3_path(call_id)
-    expires = int(time.time()) + ttl_s
-    query = f"expires={expires}&signature={sign_path(secret_key, path, expires)}"
+    query, expires = signed_query_until(secret_key, path, ttl_s)
     return {
         "mp3_url": f"{path}?{query}",
         "download_url": f"{path}?download=1&{query}",
@@ -91,19 +83,11 @@ def check_player_signature(
 
 async def playable(call: Call) -> Recording:
     """The call's recording if it can be played, else NotFound saying why."""
-    rec = await Recording.get_or_none(call_id=call.id)
+    rec = await recording_of(call)
     reason = unavailable_reason(rec)
     if reason is not None or rec is None:
         raise NotFound(reason or "This call has no recording.")
     return rec
-
-
-async def call_by_signed_link(call_id: str) -> Call:
-    """The call a verified signed API link names (the signature stands for the org)."""
-    call = await Call.get_or_none(id=parse_id(call_id, "call"))
-    if call is None:
-        raise NotFound("No such call.")
-    return call
 
 
 def http_date(when: datetime) -> str:
@@ -180,7 +164,7 @@ async def prepare_stream(
     download_name: str | None,
 ) -> Mp3Stream:
     """Decide the Range answer and the headers; the caller opens (GET) and closes the body."""
-    storage = await storages.for_recording(rec)
+    storage = await placement.storage_of(storages, rec)
     size = rec.size_bytes
     if size is None:
         try:
@@ -244,7 +228,7 @@ async def peaks(
     }
     if if_none_match and etag in {t.strip() for t in if_none_match.split(",")}:
         return PeaksBody(b"", headers, not_modified=True)
-    storage = await storages.for_recording(rec)
+    storage = await placement.storage_of(storages, rec)
     parts: list[bytes] = []
     try:
         async with storage.open_range(rec.peaks_key, 0, None) as body:
@@ -274,14 +258,13 @@ async def recent_events(principal: Principal, call: Call) -> list[AuditEvent]:
 
 
 async def delete_recording(storages: Storages, principal: Principal, call_id: str) -> Recording:
-    """Delete a recording's objects now, then mark it deleted (admins only).
+    """Delete a recording's objects now, then mark it deleted (the route admits admins only).
 
     Objects go first: if storage fails the row still says where they are, and a retry
     finishes the job (deleting what is already gone is not an error).
     """
-    principal.require_admin()
     call = await get_call(principal.org_id, call_id)
-    rec = await Recording.get_or_none(call_id=call.id)
+    rec = await recording_of(call)
     if rec is None:
         raise NotFound("This call has no recording.")
     status = RecordingStatus(rec.status)
@@ -289,7 +272,7 @@ async def delete_recording(storages: Storages, principal: Principal, call_id: st
         raise Conflict("The recording is still being made; delete it once it is available.")
     if status in {RecordingStatus.PURGED, RecordingStatus.DELETED}:
         raise NotFound(unavailable_reason(rec) or "The recording is gone.")
-    storage = await storages.for_recording(rec)
+    storage = await placement.storage_of(storages, rec)
     for key in (rec.storage_key, rec.peaks_key):
         if key:
             await storage.delete(key)

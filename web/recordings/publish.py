@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Protocol
 
 from audio import Peaks
-from web.models import Call, Org, Recording, RecordingStatus
-from web.recordings import lifecycle
+from web.models import Call, Recording, RecordingStatus
+from web.recordings import lifecycle, placement
 from web.recordings.node import identity
 from web.recordings.parts import MP3_TYPE, PartUploader
 from web.recordings.spool import discard_spool, peaks_file
 from web.services.retention import purge_date
 from web.settings import Settings
 from web.storage import Storage, Storages, StorageUnavailable, recording_key
+from web.tenancy import get_org
 
 log = logging.getLogger("talkturo.recordings")
 
@@ -90,13 +91,13 @@ async def begin(
 
     IntegrityError if the call already has one (the row is the lock).
     """
-    org = await Org.get(id=call.org_id)  # type: ignore[attr-defined]
-    storage = await storages.for_org(org)
+    org = await get_org(call.org_id)  # type: ignore[attr-defined]
+    target, storage = await placement.for_new(storages, org)
     row = await lifecycle.new_row(
         call,
         status,
         identity(settings),
-        storage_target=storages.target_of(org),
+        storage_target=target,
         storage_bucket=storage.bucket,
         storage_key=recording_key(org.id, call.started_at, call.id, "mp3"),
         peaks_key=recording_key(org.id, call.started_at, call.id, "peaks.json"),
@@ -123,12 +124,13 @@ async def publish(
     """
     await lifecycle.measured(rec, done.duration_ms, done.size_bytes, done.sha256)
     try:
-        target = storage if storage is not None else await storages.for_recording(rec)
-        await _store(target, rec, done, uploader)
+        if storage is None:
+            storage = await placement.storage_of(storages, rec)
+        await _store(storage, rec, done, uploader)
     except (StorageUnavailable, ValueError) as exc:
         await _postpone(rec, done, uploader, str(exc))
         return False
-    org = await Org.get(id=rec.org_id)  # type: ignore[attr-defined]
+    org = await get_org(rec.org_id)  # type: ignore[attr-defined]
     if call is None:
         call = await Call.get(id=rec.call_id)  # type: ignore[attr-defined]
     await lifecycle.mark_available(

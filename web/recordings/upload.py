@@ -30,7 +30,7 @@ from web.recordings.publish import begin, finished, publish
 from web.recordings.spool import spool_paths
 from web.settings import Settings
 from web.storage import Storages
-from web.tenancy import get_call
+from web.tenancy import get_call, recording_of
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 _WRITE_BLOCK = 1 << 20
@@ -155,7 +155,7 @@ async def upload_recording(
     call = await get_call(org_id, call_id)
     if not call.recording_enabled:
         raise Conflict("Recording was disabled for this call when it started.")
-    existing = await Recording.get_or_none(call_id=call.id)
+    existing = await recording_of(call)
     if existing is not None and existing.status == RecordingStatus.FAILED:
         await existing.delete()
     elif existing is not None:

@@ -25,7 +25,7 @@ from tortoise import connections
 from web.errors import InvalidInput
 from web.models import Analysis, Assistant, Call, CallStatus, Direction, Message, Recording
 from web.services import search
-from web.tenancy import get_call
+from web.tenancy import calls_by_ids, get_assistant, get_call, recording_of
 
 # In the order of the filter form, so links built here match the URLs the form pushes.
 FILTER_NAMES = (
@@ -317,8 +317,7 @@ async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE)
     sql, values = build_sql(dialect, org_id, f, limit + 1, probe=probe)
     rows = await conn.execute_query_dict(sql, values)
     ids = [r["id"] for r in rows[:limit]]
-    by_id = {str(c.id): c for c in await Call.filter(id__in=ids)}
-    calls = [by_id[str(i)] for i in ids if str(i) in by_id]
+    calls = await calls_by_ids(org_id, ids)
     next_cursor = None
     if len(rows) > limit and calls:
         last = calls[-1]
@@ -345,17 +344,11 @@ class CallDetail:
 async def load_detail(org_id: uuid.UUID, call_id: str | uuid.UUID) -> CallDetail:
     """The org's call with its recording, transcript turns and analysis; NotFound otherwise."""
     call = await get_call(org_id, call_id)
-    assistant = await Assistant.get(id=call.assistant_id)  # type: ignore[attr-defined]
+    assistant = await get_assistant(org_id, call.assistant_id)  # type: ignore[attr-defined]
     return CallDetail(
         call=call,
         assistant=assistant,
-        recording=await Recording.get_or_none(call_id=call.id),
+        recording=await recording_of(call),
         messages=await Message.filter(call_id=call.id).order_by("seq"),
         analysis=await Analysis.get_or_none(call_id=call.id),
     )
-
-
-async def recordings_of(calls: list[Call]) -> dict[uuid.UUID, Recording]:
-    """The recording rows of ``calls`` (one query), by call id."""
-    rows = await Recording.filter(call_id__in=[c.id for c in calls])
-    return {r.call_id: r for r in rows}  # type: ignore[attr-defined]

@@ -21,6 +21,7 @@ from web.models import (
     Recording,
     RecordingStatus,
 )
+from web.recordings.playback import api_path
 from web.security import signed_query
 from web.services import search
 from web.tenancy import get_assistant, get_call
@@ -106,7 +107,7 @@ async def end_call(
 
 def recording_url(secret_key: str, call_id: uuid.UUID) -> str:
     """The signed, time-limited API download link of a call's recording."""
-    path = f"/api/v1/calls/{call_id}/recording"
+    path = api_path(call_id)
     return f"{path}?{signed_query(secret_key, path)}"
 
 
@@ -139,11 +140,6 @@ def call_to_dict(call: Call, rec: Recording | None, secret_key: str) -> dict[str
         "recording_enabled": call.recording_enabled,
         "recording": recording_to_dict(rec, secret_key) if rec else None,
     }
-
-
-async def recording_of(call: Call) -> Recording | None:
-    """The recording row of a call, if it has one."""
-    return await Recording.get_or_none(call_id=call.id)
 
 
 class TranscriptMessage(msgspec.Struct, forbid_unknown_fields=True):

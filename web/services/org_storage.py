@@ -26,7 +26,9 @@ from web.errors import Conflict, InvalidInput, PermissionDenied, Unprocessable
 from web.models import Org, Plan, Recording, RecordingStatus
 from web.security import decrypt_secret, encrypt_secret
 from web.services import retention
+from web.storage import OwnBucket
 from web.storage.s3 import client_config
+from web.tenancy import get_org
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -62,6 +64,17 @@ _BUCKET_COLUMNS = (
 )
 
 
+# The own-bucket fields as the API and the Storage form name them.
+BUCKET_FIELDS = (
+    "bucket",
+    "prefix",
+    "region",
+    "endpoint_url",
+    "access_key_id",
+    "secret_access_key",
+)
+
+
 @dataclass(frozen=True)
 class BucketConfig:
     """An own bucket as the admin typed it (the secret in the clear, only in memory)."""
@@ -72,6 +85,20 @@ class BucketConfig:
     endpoint_url: str | None
     access_key_id: str
     secret_access_key: str
+
+
+def own_bucket(org: Org) -> OwnBucket | None:
+    """The org's own bucket as stored, or None when its recordings go to the platform's."""
+    if not org.bucket_name:
+        return None
+    return OwnBucket(
+        bucket=org.bucket_name,
+        prefix=org.bucket_prefix or "",
+        region=org.bucket_region,
+        endpoint_url=org.bucket_endpoint_url,
+        access_key_id=org.bucket_access_key_id,
+        secret_encrypted=org.bucket_secret_encrypted,
+    )
 
 
 def last4(secret: str) -> str:
@@ -262,16 +289,8 @@ async def update(
     ``bucket: None`` goes back to the platform's storage. An omitted secret keeps the
     stored one when the access key id is unchanged.
     """
-    org = await Org.get(id=org_id)
-    bucket_fields = {
-        "bucket",
-        "prefix",
-        "region",
-        "endpoint_url",
-        "access_key_id",
-        "secret_access_key",
-    }
-    touched = bucket_fields & changes.keys()
+    org = await get_org(org_id)
+    touched = set(BUCKET_FIELDS) & changes.keys()
     if "retention_days" in changes:
         _require_enterprise(org, "Setting retention_days")
         retention.check_retention_days(changes["retention_days"])
@@ -334,4 +353,4 @@ async def update(
             await Org.filter(id=org.id).update(**saved)
         if "retention_days" in changes:
             await retention.set_retention(org.id, changes["retention_days"])
-    return await Org.get(id=org.id)
+    return await get_org(org.id)

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from web.errors import InvalidInput
+from web.errors import Conflict, InvalidInput, NotFound
 from web.models import Org, Plan, Recording, RecordingStatus
+from web.tenancy import get_call, get_org, recording_of
 
 PLAN_RETENTION_DAYS: dict[Plan, int | None] = {
     Plan.FREE: 30,
@@ -89,7 +90,7 @@ async def recompute_purge_dates(org: Org) -> int:
 
 async def change_plan(org_id: uuid.UUID, plan: Plan) -> Org:
     """Put the org on ``plan``; its existing recordings follow the new retention from now on."""
-    org = await Org.get(id=org_id)
+    org = await get_org(org_id)
     org.plan = plan
     await org.save(update_fields=["plan"])
     await recompute_purge_dates(org)
@@ -98,7 +99,7 @@ async def change_plan(org_id: uuid.UUID, plan: Plan) -> Org:
 
 async def set_retention(org_id: uuid.UUID, days: int | None) -> Org:
     """An enterprise's own retention (None = keep forever); existing recordings follow it."""
-    org = await Org.get(id=org_id)
+    org = await get_org(org_id)
     org.retention_days = check_retention_days(days)
     org.retention_set = True
     await org.save(update_fields=["retention_days", "retention_set"])
@@ -111,11 +112,8 @@ async def set_legal_hold(org_id: uuid.UUID, call_id: str | uuid.UUID, hold: bool
 
     NotFound when the call (of this org) has no recording; Conflict when it is already gone.
     """
-    from web.errors import Conflict, NotFound
-    from web.tenancy import get_call
-
     call = await get_call(org_id, call_id)
-    rec = await Recording.get_or_none(call_id=call.id)
+    rec = await recording_of(call)
     if rec is None:
         raise NotFound("This call has no recording to hold.")
     if rec.status in (RecordingStatus.PURGED, RecordingStatus.DELETED):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aiobotocore.session import AioSession
 
-from web.models import Org, Recording
 from web.security import decrypt_secret
 from web.settings import Settings
 from web.storage.base import (
@@ -33,9 +33,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHUNK_SIZE",
+    "TARGET_ORG",
+    "TARGET_PLATFORM",
     "LocalStorage",
     "ObjectInfo",
     "ObjectNotFound",
+    "OwnBucket",
     "S3Storage",
     "Storage",
     "StorageUnavailable",
@@ -46,8 +49,17 @@ __all__ = [
 TARGET_PLATFORM = "platform"
 TARGET_ORG = "org"
 
-# (bucket, prefix, region, endpoint, access key id, encrypted secret)
-_OrgConfig = tuple[str, str, str | None, str | None, str | None, str | None]
+
+@dataclass(frozen=True)
+class OwnBucket:
+    """An org's own bucket as its settings store it (the secret still encrypted)."""
+
+    bucket: str
+    prefix: str
+    region: str | None
+    endpoint_url: str | None
+    access_key_id: str | None
+    secret_encrypted: str | None
 
 
 class Storages:
@@ -109,48 +121,35 @@ class Storages:
             raise RuntimeError("Storages is not open")
         return self._platform
 
-    @staticmethod
-    def _org_config(org: Org) -> _OrgConfig | None:
-        if not org.bucket_name:
-            return None
-        return (
-            org.bucket_name,
-            org.bucket_prefix or "",
-            org.bucket_region,
-            org.bucket_endpoint_url,
-            org.bucket_access_key_id,
-            org.bucket_secret_encrypted,
-        )
-
-    async def _org_storage(self, config: _OrgConfig, bucket: str) -> Storage:
-        _, prefix, region, endpoint, access_key, encrypted = config
-        cache_key = (region, endpoint, access_key, encrypted)
+    async def _own(self, own: OwnBucket, bucket: str) -> Storage:
+        cache_key = (own.region, own.endpoint_url, own.access_key_id, own.secret_encrypted)
         async with self._lock:
             client = self._clients.get(cache_key)
             if client is None:
+                encrypted = own.secret_encrypted
                 secret = decrypt_secret(self.settings.secret_key, encrypted) if encrypted else None
-                client = await self._open_client(endpoint, region, access_key, secret)
+                client = await self._open_client(
+                    own.endpoint_url, own.region, own.access_key_id, secret
+                )
                 self._clients[cache_key] = client
-        return S3Storage(client, bucket, prefix)
+        return S3Storage(client, bucket, own.prefix)
 
-    async def for_org(self, org: Org) -> Storage:
-        """Where new recordings of ``org`` go: its own bucket if it set one, else the platform."""
-        config = self._org_config(org)
-        if config is None:
+    async def for_new(self, own: OwnBucket | None) -> Storage:
+        """Where new recordings go: the org's own bucket if it set one, else the platform."""
+        if own is None:
             return self.platform()
-        return await self._org_storage(config, config[0])
+        return await self._own(own, own.bucket)
 
-    def target_of(self, org: Org) -> str:
-        """``"org"`` when new recordings of ``org`` go to its own bucket, else ``"platform"``."""
-        return TARGET_ORG if org.bucket_name else TARGET_PLATFORM
+    @staticmethod
+    def target_for(own: OwnBucket | None) -> str:
+        """``"org"`` when new recordings go to the org's own bucket, else ``"platform"``."""
+        return TARGET_ORG if own is not None else TARGET_PLATFORM
 
-    async def for_recording(self, rec: Recording) -> Storage:
-        """Where ``rec``'s objects are, even after its org switched buckets since."""
-        if rec.storage_target != TARGET_ORG:
+    async def for_stored(self, target: str, bucket: str, own: OwnBucket | None) -> Storage:
+        """Where stored objects are (``target``/``bucket`` as written), even after a switch."""
+        if target != TARGET_ORG:
             return self.platform()
-        org = await Org.get(id=rec.org_id)  # type: ignore[attr-defined]
-        config = self._org_config(org)
-        if config is None:
+        if own is None:
             raise StorageUnavailable("the org's own bucket is no longer configured")
         # The org's current credentials, on the bucket the recording was written to.
-        return await self._org_storage(config, rec.storage_bucket or config[0])
+        return await self._own(own, bucket or own.bucket)

@@ -7,6 +7,7 @@ from typing import Any
 
 from web.interval import Interval
 from web.models import Org, Recording, RecordingStatus
+from web.services.org_storage import own_bucket
 from web.storage import Storage, Storages, StorageUnavailable
 
 log = logging.getLogger("talkturo.recovery")
@@ -21,7 +22,7 @@ async def _storages_to_clean(storages: Storages) -> list[Storage]:
     found = [storages.platform()]
     for org in await Org.filter(bucket_name__isnull=False).all():
         try:
-            found.append(await storages.for_org(org))
+            found.append(await storages.for_new(own_bucket(org)))
         except (StorageUnavailable, ValueError):
             continue
     return found

@@ -25,7 +25,7 @@ from tortoise.expressions import Q
 from web.interval import Interval
 from web.models import AuditEvent, Recording, RecordingStatus
 from web.observability import PURGED
-from web.recordings import lifecycle
+from web.recordings import lifecycle, placement
 from web.recordings.node import identity
 from web.settings import Settings
 from web.storage import Storages, StorageUnavailable
@@ -104,7 +104,7 @@ async def purge_one(storages: Storages, due: Due, worker: str, now: datetime) ->
     if rec is None:
         return False
     try:
-        storage = await storages.for_recording(rec)
+        storage = await placement.storage_of(storages, rec)
         # Objects first: if storage fails, the row still says where they are.
         for key in (rec.storage_key, rec.peaks_key):
             if key:
