@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 from typing import Any
@@ -79,7 +80,7 @@ async def test_full_live_call_becomes_available(
     # Exactly the recorder's bytes.
     assert len(stored) == rec.size_bytes == rec_json["size_bytes"]
     assert hashlib.sha256(stored).hexdigest() == rec.sha256 == rec_json["sha256"]
-    peaks = json.loads(await read_object(live.app, rec, rec.peaks_key))
+    peaks = json.loads(gzip.decompress(await read_object(live.app, rec, rec.peaks_key)))
     assert peaks["version"] == 2
     assert peaks["channels"] == 2
 

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 from tests.conftest import Tenant, login
 from tests.playback.conftest import SpeechRecording, seed_call
 from web.models import AuditEvent, Call, Recording, RecordingStatus
+from web.recordings.placement import storage_of
 from web.recordings.playback import signed_player_urls
 from web.security import sign_path
 
@@ -268,6 +269,28 @@ async def test_peaks_gzip_and_cache(
     assert plain.content == speech.peaks_json
     again = await client.get(url, headers={"If-None-Match": raw.headers["etag"]})
     assert again.status_code == 304
+
+
+async def test_peaks_stored_gzipped_are_served_as_stored(
+    client: AsyncTestClient[Any],
+    app: Any,
+    tenant: Tenant,
+    speech: SpeechRecording,
+    storage_kind: str,
+) -> None:
+    call, rec = await _setup(client, app, tenant, speech)
+    stored = gzip.compress(speech.peaks_json, mtime=0)
+    storage = await storage_of(app.state.storages, rec)
+    await storage.put_bytes(rec.peaks_key, stored, "application/gzip")
+    url = f"/calls/{call.id}/peaks.json"
+    async with client.stream("GET", url, headers={"Accept-Encoding": "gzip"}) as raw:
+        wire = b"".join([chunk async for chunk in raw.aiter_raw()])
+        assert raw.headers["content-encoding"] == "gzip"
+    assert wire == stored
+    plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.headers["content-type"].startswith("application/json")
+    assert plain.content == speech.peaks_json
 
 
 async def test_listens_and_downloads_are_audited_once(

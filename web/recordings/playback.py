@@ -33,6 +33,8 @@ PEAKS_MAX_AGE_S = 3600
 MP3_TYPE = "audio/mpeg"
 # Bytes handed to the server per send: few sends per MB, little memory per client.
 SEND_CHUNK = 256 * 1024
+# A gzip stream's first two bytes (JSON never starts with them).
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def mp3_path(call_id: uuid.UUID | str) -> str:
@@ -236,9 +238,14 @@ async def peaks(
     except ObjectNotFound:
         raise NotFound("The recording's waveform is missing from storage.") from None
     data = b"".join(parts)
+    stored_gzipped = data[:2] == GZIP_MAGIC
     if _accepts_gzip(accept_encoding):
-        data = gzip.compress(data, compresslevel=6)
+        # Stored gzipped since peaks were first compressed at publish; older ones are JSON.
+        if not stored_gzipped:
+            data = gzip.compress(data, compresslevel=6)
         headers["Content-Encoding"] = "gzip"
+    elif stored_gzipped:
+        data = gzip.decompress(data)
     return PeaksBody(data, headers, not_modified=False)
 
 

@@ -9,6 +9,7 @@ a worker job retries from the spool.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,8 @@ from web.tenancy import get_org
 
 log = logging.getLogger("talkturo.recordings")
 
-PEAKS_TYPE = "application/json"
+# The overview peaks are stored gzipped, and served as stored to clients that accept gzip.
+PEAKS_TYPE = "application/gzip"
 
 
 class Encoded(Protocol):
@@ -45,10 +47,10 @@ class Encoded(Protocol):
 
 @dataclass
 class Finished:
-    """A complete MP3 in the spool and what is known about it."""
+    """A complete MP3 in the spool and what is known about it (``peaks_gz``: gzipped JSON)."""
 
     mp3: Path
-    peaks_json: bytes
+    peaks_gz: bytes
     duration_ms: int
     size_bytes: int
     sha256: str
@@ -58,18 +60,18 @@ def finished(mp3: Path, result: Encoded) -> Finished:
     """The spool MP3 ``mp3`` as the encoder described it (builds the overview peaks: CPU)."""
     return Finished(
         mp3=mp3,
-        peaks_json=result.peaks.overview_json(),
+        peaks_gz=gzip.compress(result.peaks.overview_json(), compresslevel=6, mtime=0),
         duration_ms=result.duration_ms,
         size_bytes=result.size_bytes,
         sha256=result.sha256,
     )
 
 
-def finished_from_row(rec: Recording, peaks_json: bytes) -> Finished:
-    """A spool kept for a retry, as its row measured it."""
+def finished_from_row(rec: Recording, peaks: bytes) -> Finished:
+    """A spool kept for a retry, as its row measured it (``peaks`` as kept beside it)."""
     return Finished(
         mp3=Path(rec.spool_path),
-        peaks_json=peaks_json,
+        peaks_gz=peaks,
         duration_ms=int(rec.duration_ms or 0),
         size_bytes=int(rec.size_bytes or 0),
         sha256=rec.sha256 or "",
@@ -160,7 +162,7 @@ async def _store(
     # The MP3 and the peaks go up side by side: the hang-up waits for the slower one.
     outcomes = await asyncio.gather(
         store_mp3(),
-        storage.put_bytes(rec.peaks_key, done.peaks_json, PEAKS_TYPE),
+        storage.put_bytes(rec.peaks_key, done.peaks_gz, PEAKS_TYPE),
         return_exceptions=True,
     )
     for outcome in outcomes:
@@ -174,6 +176,6 @@ async def _postpone(
     """Keep the spool and the peaks for a retry; release the claim with a retry time."""
     if uploader is not None:
         await uploader.abandon()
-    await asyncio.to_thread(peaks_file(done.mp3).write_bytes, done.peaks_json)
+    await asyncio.to_thread(peaks_file(done.mp3).write_bytes, done.peaks_gz)
     attempts = await lifecycle.postpone(rec, error)
     log.warning("upload of %s failed (attempt %d): %s", rec.storage_key, attempts, error)
