@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audio.errors import ERRORS_BY_NAME, AudioError, CorruptAudio
-from audio.files import AudioSource, encode_files
+from audio.files import AudioSource, atomic_file, encode_files
 from audio.mp3 import DEFAULT_BITRATE_KBPS
 from audio.peaks import Peaks
 from audio.writer import RecordingResult
@@ -34,7 +34,7 @@ def _child_command() -> list[str]:
 def _stage(source: AudioSource, directory: Path, name: str) -> str:
     """A path the child can open: paths pass through, bytes and streams go to a temp file."""
     if isinstance(source, str | os.PathLike):
-        return os.fspath(source)
+        return os.path.abspath(source)
     path = directory / name
     data = bytes(source) if isinstance(source, bytes | bytearray) else source.read()
     path.write_bytes(data)
@@ -101,17 +101,14 @@ def decode_untrusted_to_mp3(
 
 
 def _run_child(job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": _package_root() + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
     try:
+        # ``-m`` finds this package from the working directory; the environment is inherited.
         done = subprocess.run(
             _child_command(),
             input=json.dumps(job).encode(),
             capture_output=True,
             timeout=timeout_s,
-            env=env,
+            cwd=_package_root(),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -136,17 +133,9 @@ def _same_device(directory: Path, target: Path) -> bool:
 
 def _copy_into(source: Path, target: Path) -> None:
     """Copy to a temp name beside ``target`` and rename, so ``target`` is never partial."""
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            while chunk := src.read(1 << 20):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temp_name).replace(target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(target) as out, source.open("rb") as src:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
 
 
 def _limit_memory(megabytes: int) -> None:

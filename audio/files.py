@@ -136,22 +136,33 @@ def _blocks_stereo(reader: Any, rate: int) -> Iterator[npt.NDArray[np.float32]]:
 
 
 @contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """A temp file beside ``path``, renamed onto it only on success: never seen partial.
+
+    ``durable`` syncs the data to disk before the rename.
+    """
+    path = Path(path)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        Path(temp_name).replace(path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
 def _destination(dest: Destination) -> Iterator[IO[bytes]]:
     """A stream to write to; for a path, a temp file renamed into place only on success."""
     if not isinstance(dest, str | os.PathLike):
         yield dest
         return
-    path = Path(dest)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp_name).replace(path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_file(dest) as handle:
+        yield handle
 
 
 def encode_files(

@@ -33,7 +33,6 @@ async def seed(db_url: str) -> str:
     from web.models import (
         Analysis,
         Assistant,
-        Call,
         CallStatus,
         Direction,
         Message,
@@ -44,6 +43,7 @@ async def seed(db_url: str) -> str:
         Role,
     )
     from web.services.accounts import create_org, create_user
+    from web.services.calls import new_call
     from web.settings import DatabaseSettings
 
     settings = DatabaseSettings(db_url)
@@ -57,16 +57,14 @@ async def seed(db_url: str) -> str:
         newest = None
         for i in range(CALLS):
             started = now - timedelta(minutes=7 * i)
-            call = await Call.create(
-                org=org,
-                assistant=assistants[i % 5],
-                direction=Direction.INBOUND if i % 3 else Direction.OUTBOUND,
-                from_number=f"+1 415-555-{1000 + i:04d}",
-                to_number="+1 415-555-0100",
-                from_digits=f"1415555{1000 + i:04d}",
-                to_digits="14155550100",
+            call = await new_call(
+                org.id,
+                assistants[i % 5],
+                Direction.INBOUND if i % 3 else Direction.OUTBOUND,
+                f"+1 415-555-{1000 + i:04d}",
+                "+1 415-555-0100",
+                started,
                 status=CallStatus.COMPLETED,
-                started_at=started,
                 ended_at=started + timedelta(minutes=4),
                 duration_ms=240_000,
                 recording_enabled=True,

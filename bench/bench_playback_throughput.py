@@ -30,7 +30,6 @@ ROUNDS = 10
 
 
 def main() -> int:
-    import boto3
     import httpx
     import psutil
 
@@ -41,6 +40,7 @@ def main() -> int:
         in_thread,
         make_env,
         make_tenant,
+        s3_client,
         start_server,
     )
     from tests.playback.conftest import add_call_for_object
@@ -54,13 +54,7 @@ def main() -> int:
     server = None
     try:
         bucket = create_bucket(endpoint)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        )
+        s3 = s3_client(endpoint)
         progress(f"uploading a {SIZE >> 20} MB object to moto_server")
         payload = os.urandom(SIZE)
         sha = hashlib.sha256(payload).hexdigest()

@@ -248,6 +248,37 @@ class Tenant:
         return {"Authorization": f"Bearer {key}"}
 
 
+async def api_call(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    *,
+    recording: bool = True,
+    name: str = "Ava",
+    direction: str = "inbound",
+    from_number: str = "+1 415 555 0101",
+    to_number: str = "+1 415 555 0100",
+) -> tuple[str, str]:
+    """A new assistant and a call on it, through the API: (assistant id, call id)."""
+    asst = await client.post(
+        "/api/v1/assistants",
+        json={"name": name, "recording_enabled": recording},
+        headers=tenant.api(),
+    )
+    assert asst.status_code == 201, asst.text
+    call = await client.post(
+        "/api/v1/calls",
+        json={
+            "assistant_id": asst.json()["id"],
+            "direction": direction,
+            "from_number": from_number,
+            "to_number": to_number,
+        },
+        headers=tenant.api(),
+    )
+    assert call.status_code == 201, call.text
+    return str(asst.json()["id"]), str(call.json()["id"])
+
+
 async def make_tenant(name: str, plan: Plan = Plan.PRO) -> Tenant:
     """Create an org with users and keys (the ORM must be open)."""
     org = await create_org(name, plan)
@@ -402,19 +433,23 @@ def moto_server_private() -> Iterator[MotoServer]:
     server.stop()
 
 
-def create_bucket(endpoint: str, name: str | None = None) -> str:
-    """Create a bucket on an S3 endpoint over plain HTTP (no code of ours involved)."""
+def s3_client(endpoint: str, key_id: str = "testing", secret: str = "testing") -> Any:
+    """A plain boto3 S3 client of ``endpoint`` (no code of ours involved)."""
     import boto3
 
-    name = name or f"tt-{uuid.uuid4().hex[:12]}"
-    s3 = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
         region_name="us-east-1",
     )
-    s3.create_bucket(Bucket=name)
+
+
+def create_bucket(endpoint: str, name: str | None = None) -> str:
+    """Create a bucket on an S3 endpoint over plain HTTP (no code of ours involved)."""
+    name = name or f"tt-{uuid.uuid4().hex[:12]}"
+    s3_client(endpoint).create_bucket(Bucket=name)
     return name
 
 

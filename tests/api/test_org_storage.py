@@ -22,7 +22,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.conftest import Tenant, free_port, login, make_tenant, wait_for_port
+from tests.conftest import Tenant, free_port, login, make_tenant, s3_client, wait_for_port
 from tests.playback.conftest import SpeechRecording, make_speech_recording
 from tests.retention.conftest import seed_recording
 from web.models import Org, Plan, Recording
@@ -42,13 +42,7 @@ class AuthS3:
     ro: tuple[str, str]
 
     def object_keys(self) -> set[str]:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.rw[0],
-            aws_secret_access_key=self.rw[1],
-            region_name="us-east-1",
-        )
+        s3 = s3_client(self.endpoint, *self.rw)
         return {str(o["Key"]) for o in s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])}
 
     def body(self, **extra: Any) -> dict[str, Any]:

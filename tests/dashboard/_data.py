@@ -18,7 +18,7 @@ from web.models import (
     Recording,
     RecordingStatus,
 )
-from web.services.calls import digits
+from web.services.calls import new_call
 
 T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -41,16 +41,14 @@ async def make_call(
 ) -> Call:
     """A call (and its recording row, if ``recording`` is given) written straight to the DB."""
     started = started_at or T0 - timedelta(minutes=minutes_ago)
-    call = await Call.create(
-        org=org,
-        assistant=assistant,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        from_digits=digits(from_number),
-        to_digits=digits(to_number),
+    call = await new_call(
+        org.id,
+        assistant,
+        direction,
+        from_number,
+        to_number,
+        started,
         status=status,
-        started_at=started,
         ended_at=None if duration_s is None else started + timedelta(seconds=duration_s),
         duration_ms=None if duration_s is None else int(duration_s * 1000),
         recording_enabled=recording_enabled,

@@ -21,7 +21,7 @@ import uvicorn
 import websockets
 from litestar import Litestar
 
-from tests.conftest import Tenant, create_bucket, free_port, make_env, make_tenant
+from tests.conftest import Tenant, api_call, create_bucket, free_port, make_env, make_tenant
 from tests.speech import speak_wav
 from web.app import create_app
 from web.models import Recording
@@ -230,22 +230,8 @@ async def live(ingest_env: dict[str, str]) -> AsyncIterator[Live]:
 
 async def create_call(base_url: str, tenant: Tenant, *, recording: bool = True) -> str:
     """A new assistant and an inbound call on it, through the API; returns the call id."""
-    async with httpx.AsyncClient(base_url=base_url, headers=tenant.api()) as http:
-        asst = await http.post(
-            "/api/v1/assistants", json={"name": "Ava", "recording_enabled": recording}
-        )
-        assert asst.status_code == 201, asst.text
-        call = await http.post(
-            "/api/v1/calls",
-            json={
-                "assistant_id": asst.json()["id"],
-                "direction": "inbound",
-                "from_number": "+1 415 555 0101",
-                "to_number": "+1 415 555 0100",
-            },
-        )
-        assert call.status_code == 201, call.text
-        return str(call.json()["id"])
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        return (await api_call(http, tenant, recording=recording))[1]
 
 
 async def read_object(live_app: Litestar, rec: Recording, key: str) -> bytes:

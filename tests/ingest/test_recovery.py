@@ -9,11 +9,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 import websockets
 
-from tests.conftest import MotoServer, create_bucket, make_env, make_tenant
+from tests.conftest import MotoServer, create_bucket, make_env, make_tenant, s3_client
 from tests.ingest.conftest import (
     Live,
     Voice,
@@ -129,13 +128,7 @@ async def test_storage_down_at_hangup_then_back(
     create_bucket(moto.endpoint, bucket)
     rec = await _wait(call_id, "available", within=90)
     assert rec.upload_attempts >= 1
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = s3_client(moto.endpoint)
     body = s3.get_object(Bucket=bucket, Key=f"rec/{rec.storage_key}")["Body"].read()
     assert hashlib.sha256(body).hexdigest() == rec.sha256
     assert len(body) == rec.size_bytes

@@ -12,30 +12,22 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import Tenant
+from tests.conftest import Tenant, api_call
 from tests.ingest.conftest import Voice, ffmpeg_decode, read_object, rms_db
 from web.models import Analysis, Call, Message, Recording, RecordingStatus
 from web.recordings import upload
 
 
 async def new_call(client: AsyncTestClient[Any], tenant: Tenant, recording: bool = True) -> str:
-    asst = await client.post(
-        "/api/v1/assistants",
-        json={"name": "Ava", "recording_enabled": recording},
-        headers=tenant.api(),
+    _, call_id = await api_call(
+        client,
+        tenant,
+        recording=recording,
+        direction="outbound",
+        from_number="+14155550100",
+        to_number="+14155550199",
     )
-    call = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": "outbound",
-            "from_number": "+14155550100",
-            "to_number": "+14155550199",
-        },
-        headers=tenant.api(),
-    )
-    assert call.status_code == 201, call.text
-    return str(call.json()["id"])
+    return call_id
 
 
 @pytest.fixture(scope="session")

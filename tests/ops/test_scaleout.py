@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 import websockets
 
-from tests.conftest import ROOT, MotoServer, create_bucket, login, make_tenant
+from tests.conftest import ROOT, MotoServer, create_bucket, login, make_tenant, s3_client
 from tests.ingest.conftest import Voice, call_frames, create_call, frames, stereo_start, voices  # noqa: F401
 from tests.ops.test_sigterm import wait_available
 from web.models import Recording
@@ -62,13 +61,7 @@ def worker_process(tmp_path: Path) -> Iterator[Any]:
 
 
 def _object(endpoint: str, bucket: str, key: str) -> bytes:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = s3_client(endpoint)
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 

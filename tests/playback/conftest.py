@@ -16,6 +16,7 @@ import pytest
 from audio import encode_files
 from tests.conftest import MotoServer, Tenant, create_bucket
 from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
+from web.services.calls import new_call
 from web.storage import recording_key
 
 
@@ -147,16 +148,14 @@ async def seed_call_on(
     """A completed call of ``tenant`` with a recording written through ``storage``."""
     assistant = await Assistant.create(org=tenant.org, name="Support bot")
     started = datetime.now(UTC)
-    call = await Call.create(
-        org=tenant.org,
-        assistant=assistant,
-        direction=Direction.INBOUND,
-        from_number="+14155550101",
-        to_number="+14155550100",
-        from_digits="14155550101",
-        to_digits="14155550100",
+    call = await new_call(
+        tenant.org.id,
+        assistant,
+        Direction.INBOUND,
+        "+14155550101",
+        "+14155550100",
+        started,
         status=CallStatus.COMPLETED,
-        started_at=started,
         ended_at=started,
         duration_ms=speech.duration_ms,
         recording_enabled=True,

@@ -12,11 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from tests.conftest import MotoServer, create_bucket, in_thread, make_env, make_tenant
+from tests.conftest import MotoServer, create_bucket, in_thread, make_env, make_tenant, s3_client
 from tests.playback.conftest import add_call_for_object
 from web.db import close_db, open_db
 from web.settings import DatabaseSettings
@@ -55,13 +54,7 @@ def test_fifty_hang_ups_then_everything_still_works(
     sha = hashlib.sha256(payload).hexdigest()
     call_id, key, api_key = in_thread(_seed(db_url, sha))
     bucket = create_bucket(moto_server.endpoint)
-    boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).put_object(Bucket=bucket, Key=f"rec/{key}", Body=payload)
+    s3_client(moto_server.endpoint).put_object(Bucket=bucket, Key=f"rec/{key}", Body=payload)
     env = make_env(
         tmp_path / "data",
         db_url,

@@ -7,6 +7,7 @@ stored object is real and lands in the bucket its org points at.
 
 from __future__ import annotations
 
+import gzip
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -14,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MotoServer, create_bucket, make_env
+from tests.conftest import MotoServer, create_bucket, make_env, s3_client
 from tests.playback.conftest import SpeechRecording, make_speech_recording
 from web.models import Assistant, Call, CallStatus, Direction, Org, Recording, RecordingStatus
 from web.recordings.publish import Finished, begin, publish
 from web.security import encrypt_secret
+from web.services.calls import new_call
 from web.settings import Settings
 from web.storage import Storages
 
@@ -74,16 +76,14 @@ async def seed_recording(
     assistant = await Assistant.filter(org_id=org.id).first()
     if assistant is None:
         assistant = await Assistant.create(org=org, name="Support bot")
-    call = await Call.create(
-        org=org,
-        assistant=assistant,
-        direction=Direction.INBOUND,
-        from_number="+14155550101",
-        to_number="+14155550100",
-        from_digits="14155550101",
-        to_digits="14155550100",
+    call = await new_call(
+        org.id,
+        assistant,
+        Direction.INBOUND,
+        "+14155550101",
+        "+14155550100",
+        started_at,
         status=CallStatus.COMPLETED,
-        started_at=started_at,
         ended_at=started_at,
         duration_ms=speech.duration_ms,
         recording_enabled=True,
@@ -91,7 +91,9 @@ async def seed_recording(
     spool = workdir / f"{uuid.uuid4().hex}.mp3"
     spool.write_bytes(speech.mp3)
     rec = (await begin(settings, storages, call, RecordingStatus.PROCESSING, spool)).row
-    done = Finished(spool, speech.peaks_json, speech.duration_ms, len(speech.mp3), speech.sha256)
+    done = Finished(
+        spool, gzip.compress(speech.peaks_json), speech.duration_ms, len(speech.mp3), speech.sha256
+    )
     assert await publish(settings, storages, rec, done)
     if rec_fields:
         await Recording.filter(id=rec.id).update(**rec_fields)
@@ -100,15 +102,7 @@ async def seed_recording(
 
 def s3_keys(endpoint: str, bucket: str) -> set[str]:
     """Every object key in ``bucket``, read over plain HTTP (no code of ours involved)."""
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = s3_client(endpoint)
     keys: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         keys.update(str(o["Key"]) for o in page.get("Contents", []))

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Tenant, login
+from tests.conftest import Tenant, api_call, login
 
 # (method, path template, JSON body) of every API route that names a call or an assistant.
 API_ROUTES: list[tuple[str, str, Any]] = [
@@ -42,23 +42,8 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
 
 
 async def _setup(client: httpx.AsyncClient, a: Tenant) -> dict[str, str]:
-    asst = await client.post(
-        "/api/v1/assistants",
-        json={"name": "A's assistant", "recording_enabled": True},
-        headers=a.api(),
-    )
-    call = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": "inbound",
-            "from_number": "+1 415 555 0101",
-            "to_number": "+1 415 555 0100",
-        },
-        headers=a.api(),
-    )
-    assert call.status_code == 201, call.text
-    return {"assistant_id": asst.json()["id"], "call_id": call.json()["id"]}
+    assistant_id, call_id = await api_call(client, a, name="A's assistant")
+    return {"assistant_id": assistant_id, "call_id": call_id}
 
 
 @pytest.mark.parametrize(("method", "path", "body"), API_ROUTES)

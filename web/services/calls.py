@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 from web.errors import Conflict, InvalidInput
 from web.models import (
     Analysis,
+    Assistant,
     Call,
     CallStatus,
     Direction,
@@ -65,17 +66,40 @@ async def start_call(
     except ValueError:
         raise InvalidInput("direction must be inbound or outbound.") from None
     src, dst = _number(from_number, "from_number"), _number(to_number, "to_number")
+    return await new_call(org_id, assistant, dir_, src, dst, _as_utc(started_at, "started_at"))
+
+
+async def new_call(
+    org_id: uuid.UUID,
+    assistant: Assistant,
+    direction: Direction,
+    from_number: str,
+    to_number: str,
+    started_at: datetime,
+    *,
+    status: CallStatus = CallStatus.IN_PROGRESS,
+    recording_enabled: bool | None = None,
+    **fields: Any,
+) -> Call:
+    """Write a call row: the one place its searchable digits are derived from its numbers.
+
+    ``recording_enabled`` defaults to the assistant's switch now; ``fields`` are further
+    columns (``ended_at``, ``duration_ms``, ``has_recording``, ``transcript_text``...).
+    """
     return await Call.create(
         org_id=org_id,
         assistant=assistant,
-        direction=dir_,
-        from_number=src,
-        to_number=dst,
-        from_digits=digits(src),
-        to_digits=digits(dst),
-        status=CallStatus.IN_PROGRESS,
-        started_at=_as_utc(started_at, "started_at"),
-        recording_enabled=assistant.recording_enabled,
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        from_digits=digits(from_number),
+        to_digits=digits(to_number),
+        status=status,
+        started_at=started_at,
+        recording_enabled=(
+            assistant.recording_enabled if recording_enabled is None else recording_enabled
+        ),
+        **fields,
     )
 
 

@@ -28,7 +28,7 @@ from web.models import (
 from web.recordings.publish import begin, finished, publish
 from web.recordings.spool import spool_paths
 from web.services.accounts import create_api_key, create_org, create_user
-from web.services.calls import digits
+from web.services.calls import new_call
 from web.services.demo_audio import Conversation, speech_available, synthesize
 from web.settings import Settings
 from web.storage import Storages
@@ -318,19 +318,16 @@ async def _seed_call(
         if status is CallStatus.COMPLETED
         else (rng.randint(3_000, 25_000) if status is CallStatus.FAILED else rng.randint(0, 30_000))
     )
-    call = await Call.create(
-        org=org,
-        assistant=assistant,
-        direction=direction,
-        from_number=src,
-        to_number=dst,
-        from_digits=digits(src),
-        to_digits=digits(dst),
+    call = await new_call(
+        org.id,
+        assistant,
+        direction,
+        src,
+        dst,
+        started,
         status=status,
-        started_at=started,
         ended_at=started + timedelta(milliseconds=duration_ms),
         duration_ms=duration_ms,
-        recording_enabled=assistant.recording_enabled,
     )
     if not answered:
         return call

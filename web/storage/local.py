@@ -14,7 +14,6 @@ import hashlib
 import mimetypes
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from audio.files import atomic_file
 from web.storage.base import (
     CHUNK_SIZE,
     ObjectInfo,
@@ -62,18 +62,12 @@ def _copy_segment(out: Any, segment: Segment) -> None:
 def _write_atomic(target: Path, fill: bytes | list[Segment]) -> None:
     """Write via a temp file beside ``target`` and rename, so readers never see a partial file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(fill, bytes):
-                out.write(fill)
-            else:
-                for segment in fill:
-                    _copy_segment(out, segment)
-        Path(temp).replace(target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, durable=False) as out:
+        if isinstance(fill, bytes):
+            out.write(fill)
+        else:
+            for segment in fill:
+                _copy_segment(out, segment)
 
 
 def _whole(path: Path) -> Segment:
