@@ -29,6 +29,7 @@ from web.controllers.api_calls import ApiCallsController
 from web.controllers.api_org import ApiLegalHoldController, ApiOrgController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
+from web.controllers.export import ApiExportController, ExportDashboardController
 from web.controllers.ingest import IngestController, media_stream, put_recording
 from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
@@ -56,11 +57,13 @@ MACHINE_PATHS = ("/api/", "/metrics")
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     DashboardController,
+    ExportDashboardController,
     SettingsController,
     ApiAssistantsController,
     ApiCallsController,
     ApiOrgController,
     ApiLegalHoldController,
+    ApiExportController,
     IngestController,
     media_stream,
     PlaybackController,
@@ -197,7 +200,14 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
         compression_config=CompressionConfig(
             backend="gzip",
             gzip_compress_level=6,
-            exclude=[r"\.mp3$", r"/peaks\.json$", r"^/api/v1/calls/[^/]+/recording$", r"/media$"],
+            exclude=[
+                r"\.mp3$",
+                r"/peaks\.json$",
+                r"^/api/v1/calls/[^/]+/recording$",
+                r"/media$",
+                # Export archives hold MP3 (stored entries): gzip would only cost CPU.
+                r"/export$",
+            ],
         ),
         template_config=templates,
         plugins=[HTMXPlugin()],

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from web.db import close_db, migrate, open_db
@@ -72,6 +73,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
     pg = sub.add_parser("purge", help="one retention pass; prints what it purged")
     pg.add_argument("--dry-run", action="store_true")
+
+    ex = sub.add_parser(
+        "export", help="export an org's recordings to a ZIP, or `export verify FILE.zip`"
+    )
+    ex.add_argument("--org")
+    ex.add_argument("--out")
+    ex.add_argument("--date-from", help="first day (YYYY-MM-DD, UTC) or an ISO 8601 time")
+    ex.add_argument("--date-to", help="last day (inclusive) or an ISO 8601 time")
+    ev = ex.add_subparsers(dest="export_command", parser_class=_Parser).add_parser(
+        "verify", help="check an export's entries against its manifest, and the signature"
+    )
+    ev.add_argument("file")
+    ev.add_argument("--public-key", required=True, help="PEM file, or the base64 key")
     return p
 
 
@@ -113,6 +127,39 @@ async def _purge(settings: Settings, dry_run: bool) -> None:
     from web.recordings.jobs.purge import purge_pass
 
     await purge_pass(settings, dry_run=dry_run, out=sys.stdout, progress=sys.stderr)
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> None:
+    from web.recordings.export import export_to_file
+
+    await export_to_file(
+        settings, args.org, Path(args.out), args.date_from, args.date_to, progress=sys.stderr
+    )
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from web.recordings.export_verify import PublicKeyError, load_public_key, verify
+
+    if args.org or args.out or args.date_from or args.date_to:
+        raise UsageError("talkturo export verify: takes FILE.zip and --public-key only")
+    try:
+        key = load_public_key(args.public_key)
+    except PublicKeyError as exc:
+        raise UsageError(f"talkturo export verify: {exc}") from None
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"talkturo export verify: no such file {args.file!r}")
+    report = verify(path, key)
+    for finding in report.findings:
+        _out(f"FAIL {finding}")
+    if not report.ok:
+        _err(f"{args.file}: {len(report.findings)} check(s) failed.")
+        return 1
+    _out(
+        f"OK {args.file}: {report.recordings} recording(s) match the manifest,"
+        " and the signature is valid."
+    )
+    return 0
 
 
 def _serve(settings: Settings, demo: bool) -> None:
@@ -169,6 +216,9 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
         _err(str(exc))
         return 2
     try:
+        if args.command == "export" and args.export_command == "verify":
+            # Offline: no settings, database or storage involved.
+            return _verify(args)
         settings = load_settings(env)
         if args.command == "serve":
             if args.host:
@@ -193,6 +243,11 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
             return 0
         if args.command == "purge":
             asyncio.run(_with_db(settings, lambda: _purge(settings, args.dry_run)))
+            return 0
+        if args.command == "export":
+            if not args.org or not args.out:
+                raise UsageError("talkturo export: --org ORG_ID and --out FILE.zip are required")
+            asyncio.run(_with_db(settings, lambda: _export(settings, args)))
             return 0
         handlers = {
             "org": _org_create,

@@ -273,3 +273,20 @@ class RateCounter(Model):
 
     class Meta:
         table = "rate_counter"
+
+
+class OrgExportKey(Model):
+    """The Ed25519 key that signs an org's export manifests (the private half encrypted)."""
+
+    id = fields.UUIDField(primary_key=True)
+    org: fields.OneToOneRelation[Org] = fields.OneToOneField(
+        "models.Org", related_name="export_key", on_delete=fields.CASCADE
+    )
+    # The raw 32-byte public key, base64.
+    public_key = fields.CharField(max_length=64)
+    # The raw 32-byte private key, base64, encrypted with the secret key (web.security).
+    private_key_encrypted = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "org_export_key"

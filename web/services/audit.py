@@ -17,6 +17,7 @@ class Action(StrEnum):
     LISTEN = "recording.listen"
     DOWNLOAD = "recording.download"
     DELETE = "recording.delete"
+    EXPORT = "recording.export"
 
 
 SIGNED_LINK_ACTOR = "signed link"
