@@ -142,13 +142,13 @@ def _verify(args: argparse.Namespace) -> int:
 
     if args.org or args.out or args.date_from or args.date_to:
         raise UsageError("talkturo export verify: takes FILE.zip and --public-key only")
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"talkturo export verify: no such file {args.file!r}")
     try:
         key = load_public_key(args.public_key)
     except PublicKeyError as exc:
         raise UsageError(f"talkturo export verify: {exc}") from None
-    path = Path(args.file)
-    if not path.is_file():
-        raise UsageError(f"talkturo export verify: no such file {args.file!r}")
     report = verify(path, key)
     for finding in report.findings:
         _out(f"FAIL {finding}")
