@@ -51,13 +51,15 @@ def _one_line(stderr: str) -> str:
 @pytest.mark.usefixtures("db_backend", "db")
 async def test_export_then_verify(env: dict[str, str], settings: Settings, tmp_path: Path) -> None:
     tenant, stored = await _seed(settings)
-    out = tmp_path / "march.zip"
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "march.zip"
     done = await _run(env, "export", "--org", str(tenant.org.id), "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
     assert "export: 3 recording(s)" in done.stderr
     assert re.search(r"export: 3/3 \S+\.mp3 \(0\.9/0\.9 MB\)", done.stderr), done.stderr
-    assert sorted(p.name for p in await asyncio.to_thread(tmp_path.iterdir)) == ["march.zip"]
+    assert sorted(p.name for p in await asyncio.to_thread(folder.iterdir)) == ["march.zip"]
     zf = zipfile.ZipFile(out)
     for s in stored:
         assert zf.read(f"{s.call.id}.mp3") == s.data
