@@ -18,7 +18,9 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -60,6 +62,9 @@ MANIFEST_FIELDS = (
 )
 # Bytes handed to the server per send: few sends per MB, little memory per export.
 SEND_CHUNK = 256 * 1024
+# Storage chunks at least this big are hashed off the event loop; at most this many wait.
+_HASH_OFFLOAD = 32 * 1024
+_HASH_BACKLOG = 8
 
 
 class Storages(Protocol):
@@ -201,6 +206,37 @@ class _Feed:
         self.ended, self.starved = True, False
 
 
+class _Hasher:
+    """The sha256 of an entry, computed on a thread of the export's own as the bytes go out.
+
+    hashlib lets go of the GIL on large buffers, so the event loop goes on sending while
+    the hash is computed; updates stay in order (one thread) and at most
+    :data:`_HASH_BACKLOG` chunks wait for it.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._digest = hashlib.sha256()
+        self._pending: deque[asyncio.Future[None]] = deque()
+        self.size = 0
+
+    async def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if not self._pending and len(chunk) < _HASH_OFFLOAD:
+            # A small piece costs less to hash than to hand over.
+            self._digest.update(chunk)
+            return
+        loop = asyncio.get_running_loop()
+        self._pending.append(loop.run_in_executor(self._pool, self._digest.update, chunk))
+        if len(self._pending) > _HASH_BACKLOG:
+            await self._pending.popleft()
+
+    async def hexdigest(self) -> str:
+        while self._pending:
+            await self._pending.popleft()
+        return self._digest.hexdigest()
+
+
 @dataclass
 class ExportStats:
     """What an export has written so far."""
@@ -281,6 +317,17 @@ class Archive:
             await closer()
 
     async def _generate(self) -> AsyncIterator[bytes]:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="export-sha256")
+        entries = self._entries(pool)
+        try:
+            async for chunk in entries:
+                yield chunk
+        finally:
+            # Closed here, not left to the garbage collector: the storage body closes now.
+            await entries.aclose()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _entries(self, pool: ThreadPoolExecutor) -> AsyncGenerator[bytes, None]:
         zs = zipstream.ng.ZipStream(compress_type=zipstream.ng.ZIP_STORED)
         manifest: list[bytes] = []
         pending: list[bytes] = []
@@ -300,8 +347,7 @@ class Archive:
                 if closer is not None:
                     stack.push_async_callback(closer)
                 feed = _Feed()
-                digest = hashlib.sha256()
-                streamed = 0
+                hasher = _Hasher(pool)
                 zs.add(feed, entry_name(call), size=rec.size_bytes or 0)
                 for out in zs.file():
                     if out:
@@ -316,15 +362,15 @@ class Archive:
                         except StopAsyncIteration:
                             feed.end()
                         else:
-                            digest.update(chunk)
-                            streamed += len(chunk)
+                            await hasher.update(chunk)
                             feed.put(chunk)
             entry = manifest_entry(call, rec)
-            ok = digest.hexdigest() == rec.sha256 and streamed == rec.size_bytes
+            sha, streamed = await hasher.hexdigest(), hasher.size
+            ok = sha == rec.sha256 and streamed == rec.size_bytes
             if not ok:
                 # The bytes went out already: the manifest keeps the stored facts and says so.
                 entry["error"] = (
-                    f"the stored object ({streamed} bytes, sha256 {digest.hexdigest()}) does"
+                    f"the stored object ({streamed} bytes, sha256 {sha}) does"
                     " not match the recording's size and sha256"
                 )
                 self.stats.mismatched.append(str(call.id))
