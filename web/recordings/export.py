@@ -40,7 +40,7 @@ from web.services import audit, call_query
 from web.services.accounts import get_org
 from web.services.call_query import CallFilters, Cursor
 from web.settings import Settings
-from web.storage import Storages as Storages_
+from web.storage import Storages
 from web.storage.base import ObjectNotFound, Storage
 
 log = logging.getLogger("talkturo.export")
@@ -67,7 +67,7 @@ _HASH_OFFLOAD = 32 * 1024
 _HASH_BACKLOG = 8
 
 
-class Storages(Protocol):
+class RecordingStorages(Protocol):
     """The process's storages: the right one for each recording."""
 
     async def for_recording(self, rec: Recording) -> Storage: ...
@@ -285,7 +285,7 @@ class Archive:
 
     def __init__(
         self,
-        storages: Storages,
+        storages: RecordingStorages,
         org_id: uuid.UUID,
         filters: CallFilters,
         key: Ed25519PrivateKey,
@@ -406,7 +406,7 @@ def archive_name(org_id: uuid.UUID, now: datetime | None = None) -> str:
 
 
 async def open_archive(
-    storages: Storages,
+    storages: RecordingStorages,
     principal: Principal,
     filters: CallFilters,
     secret_key: str,
@@ -450,7 +450,7 @@ async def export_to_file(
 
     principal = Principal(org_id=org.id, role=Role.ADMIN, label="command line (talkturo export)")
     partial = out.with_name(f".{out.name}.part")
-    async with Storages_(settings) as storages:
+    async with Storages(settings) as storages:
         archive = await open_archive(
             storages, principal, filters, settings.secret_key, progress=step
         )
