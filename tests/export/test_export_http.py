@@ -434,3 +434,15 @@ async def test_dashboard_export_is_refused_to_agents(
     assert refused.status_code == 403
     assert "Only admins can export recordings." in refused.text
     assert not await AuditEvent.filter(action="recording.export").exists()
+
+
+async def test_a_recording_missing_from_storage_is_left_out(
+    client: httpx.AsyncClient, app: Any, tenant: Tenant
+) -> None:
+    kept = await store_call(app, tenant, payload(3000))
+    lost = await store_call(app, tenant, payload(3000), started_at=BASE_TIME + timedelta(1))
+    await app.state.storages.platform().delete(lost.rec.storage_key)
+    zf = await export_zip(client, tenant)
+    assert set(zf.namelist()) == {f"{kept.call.id}.mp3", "manifest.json", "manifest.sig"}
+    assert [e["call_id"] for e in json.loads(zf.read("manifest.json"))] == [str(kept.call.id)]
+    assert not await AuditEvent.filter(call_id=lost.call.id).exists()

@@ -123,7 +123,7 @@ async def public_key(org_id: uuid.UUID, secret_key: str) -> dict[str, str]:
 
 async def recordings(
     org_id: uuid.UUID, filters: CallFilters
-) -> AsyncIterator[tuple[Call, Recording]]:
+) -> AsyncGenerator[tuple[Call, Recording], None]:
     """The org's calls matching ``filters`` (newest first) that have an available recording."""
     f = call_query.without_cursor(filters)
     while True:
@@ -237,6 +237,11 @@ class _Hasher:
         return self._digest.hexdigest()
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
+
+
 @dataclass
 class ExportStats:
     """What an export has written so far."""
@@ -295,13 +300,14 @@ class Archive:
     ) -> None:
         self._storages = storages
         self._org_id = org_id
-        self._filters = filters
         self._key = key
         self._principal = principal
         self._progress = progress
         self.export_id = uuid.uuid4()
         self.stats = ExportStats()
         self._gen: AsyncIterator[bytes] | None = None
+        # The calls to export, read page by page as the archive goes out.
+        self._rows: AsyncGenerator[tuple[Call, Recording], None] = recordings(org_id, filters)
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The archive's bytes, in pieces of about :data:`SEND_CHUNK`."""
@@ -325,30 +331,41 @@ class Archive:
         finally:
             # Closed here, not left to the garbage collector: the storage body closes now.
             await entries.aclose()
+            await self._rows.aclose()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _open(
+        self, stack: AsyncExitStack, rec: Recording
+    ) -> tuple[AsyncIterator[bytes], int]:
+        """The recording's bytes from storage (closed with ``stack``) and their size."""
+        storage = await self._storages.for_recording(rec)
+        size = rec.size_bytes
+        if size is None:
+            size = (await storage.head(rec.storage_key)).size
+        if size == 0:
+            return _nothing(), 0
+        body = await stack.enter_async_context(storage.open_range(rec.storage_key, 0, None))
+        closer = getattr(body, "aclose", None)
+        if closer is not None:
+            stack.push_async_callback(closer)
+        return body, size
 
     async def _entries(self, pool: ThreadPoolExecutor) -> AsyncGenerator[bytes, None]:
         zs = zipstream.ng.ZipStream(compress_type=zipstream.ng.ZIP_STORED)
         manifest: list[bytes] = []
         pending: list[bytes] = []
         held = 0
-        async for call, rec in recordings(self._org_id, self._filters):
+        async for call, rec in self._rows:
             async with AsyncExitStack() as stack:
-                storage = await self._storages.for_recording(rec)
                 try:
-                    body = await stack.enter_async_context(
-                        storage.open_range(rec.storage_key, 0, None)
-                    )
+                    body, size = await self._open(stack, rec)
                 except ObjectNotFound:
                     log.warning("export %s: %s is missing from storage", self.export_id, call.id)
                     self.stats.missing.append(str(call.id))
                     continue
-                closer = getattr(body, "aclose", None)
-                if closer is not None:
-                    stack.push_async_callback(closer)
                 feed = _Feed()
                 hasher = _Hasher(pool)
-                zs.add(feed, entry_name(call), size=rec.size_bytes or 0)
+                zs.add(feed, entry_name(call), size=size)
                 for out in zs.file():
                     if out:
                         pending.append(out)
