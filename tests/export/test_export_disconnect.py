@@ -59,7 +59,7 @@ async def _export_events(db_url: str) -> dict[str, int]:
 
 
 def _hang_up_after_first_chunk(port: int, api_key: str) -> str:
-    """Start an export, read its first bytes, reset the connection; the export's id."""
+    """Start an export, read its first bytes, stall, reset the connection; the export's id."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(
             f"GET /api/v1/recordings/export HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -68,6 +68,8 @@ def _hang_up_after_first_chunk(port: int, api_key: str) -> str:
         first = b""
         while b"\r\n\r\n" not in first:
             first += sock.recv(65536)
+        # Reading nothing more for a moment: the server fills the socket and waits to send.
+        time.sleep(0.5)
         # RST instead of FIN: the harshest way a client can go away.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     head = first.split(b"\r\n\r\n")[0].decode()
