@@ -383,7 +383,7 @@ class Archive:
                             feed.put(chunk)
             entry = manifest_entry(call, rec)
             sha, streamed = await hasher.hexdigest(), hasher.size
-            ok = sha == rec.sha256 and streamed == rec.size_bytes
+            ok = sha == rec.sha256 and streamed == size
             if not ok:
                 # The bytes went out already: the manifest keeps the stored facts and says so.
                 entry["error"] = (
