@@ -25,7 +25,7 @@ from tests.export.conftest import BASE_TIME, export_zip, payload, store_call
 from web.models import Assistant, AuditEvent, Direction, OrgExportKey, RecordingStatus
 from web.recordings.export import MANIFEST_FIELDS, zip64_thresholds
 from web.recordings.export_verify import load_public_key, verify
-from web.security import decrypt_secret
+from web.security import decrypt_secret, encrypt_secret
 
 SECRET = "test-secret-key-0123456789abcdef"
 
@@ -446,3 +446,15 @@ async def test_a_recording_missing_from_storage_is_left_out(
     assert set(zf.namelist()) == {f"{kept.call.id}.mp3", "manifest.json", "manifest.sig"}
     assert [e["call_id"] for e in json.loads(zf.read("manifest.json"))] == [str(kept.call.id)]
     assert not await AuditEvent.filter(call_id=lost.call.id).exists()
+
+
+async def test_an_export_key_sealed_with_another_secret_is_a_clear_409(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await client.get("/api/v1/org/export-key", headers=tenant.api())
+    await OrgExportKey.filter(org_id=tenant.org.id).update(
+        private_key_encrypted=encrypt_secret("another-secret-key", "AAAA")
+    )
+    resp = await client.get("/api/v1/recordings/export", headers=tenant.api())
+    assert resp.status_code == 409
+    assert "TALKTURO_SECRET_KEY" in resp.json()["detail"]

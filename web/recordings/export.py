@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from tortoise.exceptions import IntegrityError
 
 from web.auth import Principal
-from web.errors import InvalidInput
+from web.errors import Conflict, InvalidInput
 from web.models import Call, OrgExportKey, Recording, RecordingStatus, Role
 from web.security import decrypt_secret, encrypt_secret
 from web.services import audit, call_query
@@ -96,7 +96,13 @@ async def signing_key(org_id: uuid.UUID, secret_key: str) -> Ed25519PrivateKey:
         except IntegrityError:
             # Another request created it first: everyone signs with that one.
             row = await OrgExportKey.get(org_id=org_id)
-    raw_private = base64.b64decode(decrypt_secret(secret_key, row.private_key_encrypted))
+    try:
+        raw_private = base64.b64decode(decrypt_secret(secret_key, row.private_key_encrypted))
+    except ValueError:
+        raise Conflict(
+            "The org's export key cannot be decrypted with this TALKTURO_SECRET_KEY (was it"
+            " changed?); restore the previous secret key to export."
+        ) from None
     return Ed25519PrivateKey.from_private_bytes(raw_private)
 
 
