@@ -25,23 +25,25 @@ from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 import zipstream.ng
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from tortoise.exceptions import IntegrityError
 
+from web import tenancy
 from web.auth import Principal
 from web.errors import Conflict, InvalidInput
 from web.models import Call, OrgExportKey, Recording, RecordingStatus, Role
+from web.recordings import placement
 from web.security import decrypt_secret, encrypt_secret
 from web.services import audit, call_query
 from web.services.accounts import get_org
 from web.services.call_query import CallFilters, Cursor
 from web.settings import Settings
 from web.storage import Storages
-from web.storage.base import ObjectNotFound, Storage
+from web.storage.base import ObjectNotFound
 
 log = logging.getLogger("talkturo.export")
 
@@ -65,12 +67,6 @@ SEND_CHUNK = 256 * 1024
 # Storage chunks at least this big are hashed off the event loop; at most this many wait.
 _HASH_OFFLOAD = 32 * 1024
 _HASH_BACKLOG = 8
-
-
-class RecordingStorages(Protocol):
-    """The process's storages: the right one for each recording."""
-
-    async def for_recording(self, rec: Recording) -> Storage: ...
 
 
 def _raw_public(key: Ed25519PublicKey) -> bytes:
@@ -134,7 +130,7 @@ async def recordings(
     f = call_query.without_cursor(filters)
     while True:
         page = await call_query.query_calls(org_id, f, call_query.MAX_PAGE_SIZE)
-        recs = await call_query.recordings_of(page.calls)
+        recs = await tenancy.recordings_of(page.calls)
         for call in page.calls:
             rec = recs.get(call.id)
             # The org check again: the archive must never hold another org's audio.
@@ -296,7 +292,7 @@ class Archive:
 
     def __init__(
         self,
-        storages: RecordingStorages,
+        storages: Storages,
         org_id: uuid.UUID,
         filters: CallFilters,
         key: Ed25519PrivateKey,
@@ -344,7 +340,7 @@ class Archive:
         self, stack: AsyncExitStack, rec: Recording
     ) -> tuple[AsyncIterator[bytes], int]:
         """The recording's bytes from storage (closed with ``stack``) and their size."""
-        storage = await self._storages.for_recording(rec)
+        storage = await placement.storage_of(self._storages, rec)
         size = rec.size_bytes
         if size is None:
             size = (await storage.head(rec.storage_key)).size
@@ -429,7 +425,7 @@ def archive_name(org_id: uuid.UUID, now: datetime | None = None) -> str:
 
 
 async def open_archive(
-    storages: RecordingStorages,
+    storages: Storages,
     principal: Principal,
     filters: CallFilters,
     secret_key: str,
