@@ -29,7 +29,7 @@ from web.recordings.publish import begin, finished, publish
 from web.recordings.spool import spool_paths
 from web.services.accounts import create_api_key, create_org, create_user
 from web.services.calls import new_call
-from web.services.demo_audio import Conversation, speech_available, synthesize
+from web.services.demo_audio import Conversation, synthesize
 from web.settings import Settings
 from web.storage import Storages
 
@@ -40,13 +40,19 @@ DEMO_CALLS = 240
 
 @dataclass(frozen=True)
 class Scenario:
-    """A short conversation: alternating (role, text) turns and the analysis it yields."""
+    """A conversation: alternating (role, text) turns and the analysis it yields.
+
+    ``direction`` is who dialled: the summary is written for that direction.
+    ``pauses_ms``, when set, is extra silence before each turn (a caller on hold).
+    """
 
     title: str
     turns: tuple[tuple[str, str], ...]
     summary: str
     success: bool
     data: dict[str, str]
+    direction: Direction = Direction.INBOUND
+    pauses_ms: tuple[int, ...] | None = None
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -139,6 +145,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "Outbound delivery update; parcel redirected to neighbour at number 12.",
         True,
         {"intent": "delivery_update", "new_window": "15:00-17:00", "redirect": "neighbour no. 12"},
+        Direction.OUTBOUND,
     ),
     Scenario(
         "support",
@@ -160,9 +167,104 @@ SCENARIOS: tuple[Scenario, ...] = (
         False,
         {"intent": "outage_report", "priority": "urgent", "ticket": "INC-20931"},
     ),
+    Scenario(
+        "reminder",
+        (
+            (
+                "assistant",
+                "Hello, this is Ava from Bright Smile Dental, calling to confirm your appointment tomorrow at nine.",
+            ),
+            ("user", "Oh right, thanks for the reminder."),
+            ("assistant", "Will you be able to make it, or would you like to move it?"),
+            ("user", "Could we make it a bit later? Eleven would be better."),
+            ("assistant", "Eleven is free. I've moved your appointment to tomorrow at eleven."),
+            ("user", "Perfect, see you then."),
+        ),
+        "Outbound appointment reminder; patient moved tomorrow's visit from 9:00 to 11:00.",
+        True,
+        {"intent": "confirm_appointment", "old_time": "09:00", "new_time": "11:00"},
+        Direction.OUTBOUND,
+    ),
 )
 
-FIRST_NAMES = ("Jordan", "Sam", "Priya", "Lucas", "Mei", "Omar", "Elena", "Noah", "Aisha", "Tom")
+
+def _router_call() -> Scenario:
+    """A troubleshooting call of about six minutes, with the caller away at each step."""
+    steps = (
+        (
+            "unplug the router from the wall, wait ten seconds, and plug it back in",
+            "Okay, it's back on. The lights are blinking.",
+        ),
+        ("look at the light marked internet and tell me its colour", "It's orange, not green."),
+        (
+            "check that the grey cable is pushed firmly into the port marked broadband",
+            "It was a little loose. I pushed it in.",
+        ),
+        (
+            "hold the reset button on the back for five seconds with a pen",
+            "Done. All the lights went off and came back.",
+        ),
+        (
+            "open the settings page on your laptop and find the network name",
+            "I see it. It says Home Fibre five G.",
+        ),
+        (
+            "forget that network on your laptop and join it again with the password on the sticker",
+            "It's asking for the password, typing it in now.",
+        ),
+    )
+    turns: list[tuple[str, str]] = [
+        ("assistant", "Thanks for calling Lumen Broadband support, this is Max. How can I help?"),
+        ("user", "My internet has been dropping all morning and now it won't connect at all."),
+        ("assistant", "I'm sorry to hear that. Let's go through it together, one step at a time."),
+    ]
+    pauses = [0, 0, 0]
+    for round_ in ("first", "second", "third"):
+        for n, (ask, answer) in enumerate(steps, start=1):
+            turns.append(("assistant", f"On the {round_} pass, step {n}: please {ask}."))
+            turns.append(("user", "Give me a moment."))
+            turns.append(("user", answer))
+            pauses += [0, 0, 2500 + 1500 * n]
+        turns.append(
+            (
+                "assistant",
+                "Thank you. Let me run a line test from our side, it takes a few seconds.",
+            )
+        )
+        turns.append(
+            ("assistant", "The line test shows the signal dropping again. Let's try once more.")
+        )
+        pauses += [0, 6000]
+    turns[-1] = (
+        "assistant",
+        "The line test is clean now and your connection is stable. Is it working for you?",
+    )
+    turns.append(("user", "Yes, pages are loading again. Thank you for your patience."))
+    turns.append(
+        (
+            "assistant",
+            "You're welcome. I've noted the loose cable on your account. Have a good day.",
+        )
+    )
+    pauses += [0, 0]
+    return Scenario(
+        "router",
+        tuple(turns),
+        "Caller's broadband kept dropping; a loose cable and a router reset fixed it after a line test.",
+        True,
+        {
+            "intent": "internet_outage",
+            "cause": "loose broadband cable",
+            "resolution": "fixed on call",
+        },
+        Direction.INBOUND,
+        tuple(pauses),
+    )
+
+
+LONG_SCENARIO = _router_call()
+# Every LONG_EVERY-th seeded call that is an answered inbound call gets the long scenario.
+LONG_EVERY = 12
 
 
 def _phone(rng: random.Random) -> str:
@@ -220,9 +322,6 @@ async def seed_demo(
         await Assistant.create(org=org, name="After-hours support", recording_enabled=False),
     ]
     now = datetime.now(UTC).replace(microsecond=0)
-    with_audio = speech_available()
-    if not with_audio:
-        progress.write("espeak-ng or sox is missing: demo calls get no recordings.\n")
     bar = _Progress(progress, calls, "Seeding demo calls")
     # The per-recording log lines would bury the progress bar and the logins printed below.
     recording_log = logging.getLogger("talkturo.recording")
@@ -230,7 +329,7 @@ async def seed_demo(
     recording_log.setLevel(logging.WARNING)
     try:
         async with Storages(settings) as storages:
-            voices = _Voices(settings, storages) if with_audio else None
+            voices = _Voices(settings, storages)
             for i in range(calls):
                 await _seed_call(rng, org, assistants, now, i, voices)
                 bar.update(i + 1)
@@ -257,13 +356,15 @@ class _Voices:
 
     def __init__(self, settings: Settings, storages: Storages) -> None:
         self.settings, self.storages = settings, storages
-        self.cache: dict[tuple[int, int], Conversation] = {}
+        self.cache: dict[tuple[str, int], Conversation] = {}
         self.encoded: dict[int, tuple[bytes, RecordingResult]] = {}
 
-    async def conversation(self, scenario: int, turns: tuple[tuple[str, str], ...]) -> Conversation:
-        key = (scenario, len(turns))
+    async def conversation(self, scenario: Scenario, turns: int) -> Conversation:
+        """The first ``turns`` turns of ``scenario``, spoken (once per scenario and length)."""
+        key = (scenario.title, turns)
         if key not in self.cache:
-            self.cache[key] = await asyncio.to_thread(synthesize, list(turns))
+            pauses = scenario.pauses_ms[:turns] if scenario.pauses_ms else None
+            self.cache[key] = await asyncio.to_thread(synthesize, scenario.turns[:turns], pauses)
         return self.cache[key]
 
     async def _encode(self, talk: Conversation) -> tuple[bytes, RecordingResult]:
@@ -294,7 +395,7 @@ async def _seed_call(
     assistants: list[Assistant],
     now: datetime,
     i: int,
-    voices: _Voices | None,
+    voices: _Voices,
 ) -> Call:
     assistant = rng.choice(assistants)
     direction = Direction.OUTBOUND if rng.random() < 0.3 else Direction.INBOUND
@@ -331,25 +432,16 @@ async def _seed_call(
     )
     if not answered:
         return call
-    scenario = SCENARIOS[i % len(SCENARIOS)]
+    scenario = _scenario_for(i, direction)
     turns = scenario.turns if status is CallStatus.COMPLETED else scenario.turns[:2]
-    name = rng.choice(FIRST_NAMES)
-    talk = None
-    if voices is not None and call.recording_enabled:
-        talk = await voices.conversation(i % len(SCENARIOS), turns)
-        # The call lasts as long as its audio, and each message sits where it is spoken.
-        call.duration_ms = talk.duration_ms
-        call.ended_at = started + timedelta(milliseconds=talk.duration_ms)
-        await call.save(update_fields=["duration_ms", "ended_at"])
-    t = 400
+    talk = await voices.conversation(scenario, len(turns))
+    # The call lasts as long as its speech, and each message sits where it is spoken.
+    call.duration_ms = talk.duration_ms
+    call.ended_at = started + timedelta(milliseconds=talk.duration_ms)
+    await call.save(update_fields=["duration_ms", "ended_at"])
     messages = []
     for seq, (role, text) in enumerate(turns):
-        if talk is not None:
-            start_ms, end_ms = talk.turns_ms[seq]
-        else:
-            text = text.replace("Jordan", name)
-            start_ms, end_ms = t, t + 900 + 60 * len(text.split())
-            t = end_ms + rng.randint(300, 1200)
+        start_ms, end_ms = talk.turns_ms[seq]
         messages.append(
             Message(
                 call=call,
@@ -363,14 +455,18 @@ async def _seed_call(
     await Message.bulk_create(messages)
     call.transcript_text = "\n".join(m.text for m in messages)
     await call.save(update_fields=["transcript_text"])
-    if voices is not None and talk is not None:
+    if call.recording_enabled:
         await voices.record(call, talk)
     if status is CallStatus.COMPLETED:
-        who = "Jordan" if talk is not None else name
         await Analysis.create(
-            call=call,
-            summary=scenario.summary.replace("Jordan", who),
-            success=scenario.success,
-            data=scenario.data,
+            call=call, summary=scenario.summary, success=scenario.success, data=scenario.data
         )
     return call
+
+
+def _scenario_for(i: int, direction: Direction) -> Scenario:
+    """The scenario of the ``i``-th seeded call: one written for its direction."""
+    if direction is LONG_SCENARIO.direction and i % LONG_EVERY == LONG_EVERY // 2:
+        return LONG_SCENARIO
+    fitting = [s for s in SCENARIOS if s.direction is direction]
+    return fitting[i % len(fitting)]
