@@ -4,14 +4,19 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test setup lint typecheck pytest bench clean
+.PHONY: demo test system setup lint typecheck pytest bench clean
 
 ## Install everything and serve the dashboard with demo data (SQLite, local storage).
 demo: setup
 	$(VENV)/bin/talkturo serve --demo
 
-## Every test, lint and type check.
-test: setup lint typecheck pytest
+## Every test, lint and type check (after installing or checking the system packages they need).
+test: system
+	$(MAKE) setup lint typecheck pytest
+
+## Debian packages and PostgreSQL for the tests: installed as root with apt, otherwise checked.
+system:
+	@bash .ci/setup-system
 
 setup: $(VENV)/.synced static/vendor/.copied
 
