@@ -263,7 +263,7 @@ def _router_call() -> Scenario:
 
 
 LONG_SCENARIO = _router_call()
-# Every LONG_EVERY-th seeded call that is an answered inbound call gets the long scenario.
+# Inbound calls numbered LONG_EVERY // 2 modulo LONG_EVERY get the long scenario: about ten of 240.
 LONG_EVERY = 12
 
 
