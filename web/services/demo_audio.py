@@ -128,8 +128,10 @@ def _resample(samples: Samples, source: int, target: int) -> Samples:
 def phone_leg(samples: Samples, rate: int) -> Samples:
     """Speech as a phone line carries it: 300-3400 Hz, 8 kHz, G.711 mu-law quantisation."""
     shaped = samples[np.newaxis, :]
-    for band_edge in (pedalboard.HighpassFilter(300), pedalboard.LowpassFilter(3400)):
-        shaped = band_edge(shaped, rate)
+    # pedalboard's filters are first-order (6 dB/octave): three in a row make a phone's band.
+    for _ in range(3):
+        for band_edge in (pedalboard.HighpassFilter(300), pedalboard.LowpassFilter(3400)):
+            shaped = band_edge(shaped, rate)
     narrow = _resample(np.asarray(shaped[0], dtype=np.float32), rate, CALLER_RATE)
     narrow = _normalise(np.clip(narrow, -1.0, 1.0).astype(np.float32))
     mu = 255.0
