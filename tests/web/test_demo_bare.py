@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 from pedalboard.io import AudioFile
 
+from tests.bare import path_without
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -31,21 +31,6 @@ HIDDEN = {
     "chromium-browser",
 }
 FRAME_S = 0.05
-
-
-def _bare_path(directory: Path) -> str:
-    """A PATH holding every command of the current one except the audio tools and Chromium."""
-    directory.mkdir()
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        folder = Path(entry)
-        if not folder.is_dir():
-            continue
-        for exe in folder.iterdir():
-            link = directory / exe.name
-            if exe.name in HIDDEN or link.exists() or link.is_symlink():
-                continue
-            link.symlink_to(exe)
-    return str(directory)
 
 
 def _frames_rms(channel: np.ndarray, rate: int) -> np.ndarray:
@@ -76,7 +61,7 @@ def bare_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("bare-demo")
     data = base / "data"
     env = {
-        "PATH": _bare_path(base / "bin"),
+        "PATH": path_without(base / "bin", HIDDEN),
         "HOME": str(base),
         "TALKTURO_DATA_DIR": str(data),
         "LANG": "C.UTF-8",
