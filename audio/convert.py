@@ -50,6 +50,7 @@ def decode_untrusted_to_mp3(
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
+    redact_dtmf: bool = True,
 ) -> RecordingResult:
     """Like :func:`encode_files`, in a child process, for files from outside. Blocking.
 
@@ -70,6 +71,7 @@ def decode_untrusted_to_mp3(
             "peaks": str(directory / "peaks.dat"),
             "bitrate_kbps": bitrate_kbps,
             "memory_limit_mb": memory_limit_mb,
+            "redact_dtmf": redact_dtmf,
         }
         if stereo is not None:
             job["stereo"] = _stage(stereo, directory, "stereo.in")
@@ -97,6 +99,7 @@ def decode_untrusted_to_mp3(
         sample_rate=int(answer["sample_rate"]),
         bitrate_kbps=int(answer["bitrate_kbps"]),
         start_offset_ms=float(answer["start_offset_ms"]),
+        redactions=tuple(answer.get("redactions", ())),
     )
 
 
@@ -157,6 +160,7 @@ def main() -> int:
             stereo=job.get("stereo"),
             dest=job["dest"],
             bitrate_kbps=int(job["bitrate_kbps"]),
+            redact_dtmf=bool(job.get("redact_dtmf", True)),
         )
     except AudioError as exc:
         answer: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
@@ -171,6 +175,7 @@ def main() -> int:
             "sample_rate": result.sample_rate,
             "bitrate_kbps": result.bitrate_kbps,
             "start_offset_ms": result.start_offset_ms,
+            "redactions": list(result.redactions),
         }
     sys.stdout.write(json.dumps(answer) + "\n")
     return 0

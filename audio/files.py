@@ -8,7 +8,7 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pedalboard
 from pedalboard.io import AudioFile
 
+from audio.dtmf_redaction import DtmfRedactor
 from audio.errors import (
     AudioTooLong,
     BadSampleRate,
@@ -173,6 +174,7 @@ def encode_files(
     dest: Destination,
     bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
     max_duration_s: float = DEFAULT_MAX_DURATION_S,
+    redact_dtmf: bool = True,
 ) -> RecordingResult:
     """Encode whole files to one stereo MP3 (ch 0 caller, ch 1 assistant) in bounded memory.
 
@@ -181,6 +183,8 @@ def encode_files(
     the nearest MP3 rate at or above the highest input rate, at most 48 kHz. The shorter leg
     is padded with silence. When ``dest`` is a path, the MP3 appears there only on success;
     when it is a stream, the caller owns it and must discard it if this raises.
+    With ``redact_dtmf`` keypad tones found in either channel are silenced in both (40 ms
+    each side) before encoding; the result's ``redactions`` lists them.
 
     Trusted input only: use :func:`decode_untrusted_to_mp3` for uploads.
     Raises an :class:`AudioError` subclass describing the problem.
@@ -213,27 +217,18 @@ def encode_files(
             readers = [h.resampled_to(rate, _FILE_RESAMPLE_QUALITY) for h in handles]
             blocks = _blocks_two_legs(readers[0], readers[1], rate, ("caller", "assistant"))
         writer = StereoMp3Writer(rate, bitrate_kbps)
+        redactor = DtmfRedactor(rate) if redact_dtmf else None
         with _destination(dest) as out:
             for block in blocks:
-                out.write(writer.write(block))
+                out.write(writer.write(block if redactor is None else redactor.process(block)))
+            if redactor is not None:
+                out.write(writer.write(redactor.flush()))
             if writer.samples == 0:
                 raise EmptyAudio()
             last, result = writer.close()
             out.write(last)
-    return _without_tail(result)
-
-
-def _without_tail(result: RecordingResult) -> RecordingResult:
-    return RecordingResult(
-        mp3_tail=b"",
-        duration_ms=result.duration_ms,
-        size_bytes=result.size_bytes,
-        sha256=result.sha256,
-        peaks=result.peaks,
-        sample_rate=result.sample_rate,
-        bitrate_kbps=result.bitrate_kbps,
-        start_offset_ms=result.start_offset_ms,
-    )
+    redactions = () if redactor is None else tuple(r.as_dict() for r in redactor.redactions)
+    return replace(result, mp3_tail=b"", redactions=redactions)
 
 
 @dataclass(frozen=True)

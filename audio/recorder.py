@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from audio.dtmf_redaction import DtmfRedactor
 from audio.formats import Leg, LegFormat, output_rate_for
 from audio.mp3 import DEFAULT_BITRATE_KBPS
 from audio.resample import resampler_for
@@ -74,6 +76,7 @@ class Recorder:
         bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
         reorder_window_ms: int = DEFAULT_REORDER_WINDOW_MS,
         batch_ms: int = DEFAULT_BATCH_MS,
+        redact_dtmf: bool = True,
     ) -> None:
         self.sample_rate = output_rate_for(caller.sample_rate, assistant.sample_rate)
         self._writer = StereoMp3Writer(self.sample_rate, bitrate_kbps)
@@ -95,6 +98,8 @@ class Recorder:
         self._outbox: list[bytes] = []
         self._lock = threading.Lock()
         self._result: RecordingResult | None = None
+        # Keypad tones are silenced before the encoder; the MP3 then trails by DELAY_MS more.
+        self._redactor = DtmfRedactor(self.sample_rate) if redact_dtmf else None
 
     @property
     def encode_due(self) -> bool:
@@ -126,6 +131,25 @@ class Recorder:
     def duration_ms(self) -> int:
         """Call time received so far (latest chunk end on either leg)."""
         return self._timeline.end_ms
+
+    @property
+    def redactions(self) -> list[dict[str, int | str]]:
+        """Keypad-tone spans silenced so far, in call time (the contract's redaction form)."""
+        if self._redactor is None:
+            return []
+        return [span.as_dict() for span in self._redactor.redactions]
+
+    def mark_dtmf(self, at_ms: int | None = None, duration_ms: int | None = None) -> None:
+        """A ``dtmf`` event from the stream: silence the tone it reports, in both channels.
+
+        ``at_ms`` is when the tone ended in call time (default: the end of the audio received
+        so far, where an event that carries no time belongs); without ``duration_ms`` the
+        200 ms before it are taken, plus 40 ms each side. Ignored when redaction is off.
+        """
+        with self._guard():
+            if self._redactor is not None:
+                end = self._timeline.end_ms if at_ms is None else at_ms
+                self._redactor.mark(end, duration_ms)
 
     def push(self, leg: Leg, timestamp_ms: int, payload: bytes) -> None:
         """Place a chunk without encoding (unless 2 s of audio were left waiting)."""
@@ -163,7 +187,10 @@ class Recorder:
             for resampler in self._resamplers:
                 resampler.flush()
             self._emit(end_ms * self.sample_rate // 1000)
-            _, self._result = self._writer.close(self._drain())
+            if self._redactor is not None:
+                self._write(self._redactor.flush())
+            _, result = self._writer.close(self._drain())
+            self._result = replace(result, redactions=tuple(self.redactions))
             return self._result
 
     def _guard(self) -> _Guard:
@@ -184,6 +211,11 @@ class Recorder:
         self._missing += missing_left + missing_right
         stereo = np.stack((left, right))
         self._out_samples = target_samples
+        if self._redactor is not None:
+            stereo = self._redactor.process(stereo)
+        self._write(stereo)
+
+    def _write(self, stereo: npt.NDArray[np.float32]) -> None:
         data = self._writer.write(stereo)
         if data:
             self._outbox.append(data)

@@ -20,6 +20,8 @@ class RecordingResult:
     before; empty for the one-shot functions, which write the file themselves).
     ``duration_ms`` is what a player shows: whole frames, encoder delay included.
     ``start_offset_ms`` is that delay: call time t plays at ``t + start_offset_ms``.
+    ``redactions`` lists the keypad-tone spans silenced before encoding, in call time
+    (``{"start_ms", "end_ms", "channel": "both", "reason": "dtmf"}``).
     """
 
     mp3_tail: bytes
@@ -30,6 +32,7 @@ class RecordingResult:
     sample_rate: int
     bitrate_kbps: int
     start_offset_ms: float
+    redactions: tuple[dict[str, int | str], ...] = ()
 
 
 class StereoMp3Writer:

@@ -1,0 +1,212 @@
+"""Streaming DTMF (keypad tone) detection on one decoded mono leg, at any rate from 8 to 48 kHz.
+
+Every 5 ms a 20 ms window is correlated with the eight DTMF frequencies and their second
+harmonics (the Goertzel bins, computed for a whole block as one matrix product). A window is
+a hit for a digit when one row and one column tone dominate their groups, their levels are
+within the twist limits, together they hold most of the window's energy (speech and music
+spread theirs), and neither has a strong second harmonic (voices and instruments do). A tone
+is confirmed after 30 ms of consecutive hits (a 40 ms tone gives at least that) and ends after
+two missed windows, so one noisy window inside a tone does not split it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from numpy.lib.stride_tricks import as_strided
+
+ROW_HZ = (697.0, 770.0, 852.0, 941.0)
+COLUMN_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
+DIGITS = "123A456B789C*0#D"
+
+HOP_MS = 5
+WINDOW_MS = 20
+# Consecutive hit windows that confirm a tone: a 40 ms tone in silence gives about seven.
+CONFIRM_HITS = 6
+# Missed windows that end a confirmed tone (one miss is bridged).
+END_MISSES = 2
+# Each tone at -42 dBFS (sine amplitude 0.008) or louder; the target is -30 dBFS.
+MIN_TONE_POWER = 0.5 * 10 ** (-42 / 10)
+# The high tone may be this much louder than the low one (normal twist) or quieter (reverse).
+MAX_NORMAL_TWIST_DB = 8.0
+MAX_REVERSE_TWIST_DB = 8.0
+# The chosen tone must beat the others of its group by this much.
+GROUP_DOMINANCE_DB = 8.0
+# Share of the window's energy the two tones must hold.
+MIN_ENERGY_SHARE = 0.7
+# A second harmonic this close to its fundamental means a voice or an instrument. Twice a row
+# frequency lies 60-70 Hz from a column tone, whose leakage reads about -15 dB there.
+MAX_COLUMN_HARMONIC_DB = -15.0
+MAX_ROW_HARMONIC_DB = -9.0
+
+# How far behind the last sample fed a tone's start may be when it is first reported (as
+# :attr:`DtmfDetector.active`): the window past its start, then the further hits that confirm.
+CONFIRM_LATENCY_MS = WINDOW_MS * 3 // 4 + (CONFIRM_HITS - 1) * HOP_MS
+
+
+@dataclass(frozen=True, slots=True)
+class ToneSpan:
+    """A detected keypad tone: ``digit`` in samples ``[start, end)`` of the stream fed so far."""
+
+    digit: str
+    start: int
+    end: int
+    sample_rate: int
+
+    @property
+    def start_ms(self) -> float:
+        """Start in ms from the first sample fed."""
+        return self.start * 1000 / self.sample_rate
+
+    @property
+    def end_ms(self) -> float:
+        """End in ms from the first sample fed."""
+        return self.end * 1000 / self.sample_rate
+
+
+def _basis(rate: int, window: int) -> npt.NDArray[np.float32]:
+    """(window, 32) cosines and sines of the 8 tones and their second harmonics."""
+    freqs = np.array(ROW_HZ + COLUMN_HZ, dtype=np.float64)
+    freqs = np.concatenate((freqs, 2 * freqs))
+    n = np.arange(window, dtype=np.float64)[:, None]
+    phase = 2 * np.pi * n * freqs[None, :] / rate
+    return np.concatenate((np.cos(phase), np.sin(phase)), axis=1).astype(np.float32)
+
+
+class DtmfDetector:
+    """Finds keypad tones in a mono float32 stream fed in chunks of any size.
+
+    :meth:`feed` returns the tones that ended in (or before) the chunk; :attr:`active` tells
+    about a confirmed tone still sounding. Call :meth:`flush` once at the end.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        if not 8000 <= sample_rate <= 48000:
+            raise ValueError(f"DTMF detection needs a rate from 8 to 48 kHz, not {sample_rate}")
+        self.sample_rate = sample_rate
+        self.hop = sample_rate * HOP_MS // 1000
+        self.window = self.hop * (WINDOW_MS // HOP_MS)
+        self._basis = _basis(sample_rate, self.window)
+        self._scale = np.float32(2.0 / (self.window * self.window))
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pending_start = 0  # absolute index of _pending[0]
+        self._next_frame = 0  # index of the next window to compute
+        self.fed = 0
+        # Run state: the digit being followed, its first hit window, hits, misses in a row.
+        self._digit = -1
+        self._first = 0
+        self._last = 0
+        self._hits = 0
+        self._misses = 0
+        self._confirmed = False
+
+    @property
+    def active(self) -> ToneSpan | None:
+        """The confirmed tone still sounding (its ``end`` is the last hit so far), if any."""
+        if not self._confirmed:
+            return None
+        return self._span()
+
+    def feed(self, samples: npt.NDArray[np.float32]) -> list[ToneSpan]:
+        """Analyse the next samples; return tones that are over."""
+        samples = np.asarray(samples, dtype=np.float32)
+        self.fed += samples.shape[0]
+        pending = np.concatenate((self._pending, samples)) if self._pending.size else samples
+        offset = self._next_frame * self.hop - self._pending_start
+        count = (pending.shape[0] - offset - self.window) // self.hop + 1
+        done: list[ToneSpan] = []
+        if count > 0:
+            view = pending[offset:]
+            stride = view.strides[0]
+            frames = as_strided(
+                view, (count, self.window), (stride * self.hop, stride), writeable=False
+            )
+            done = self._classify(frames)
+            self._next_frame += count
+        keep_from = self._next_frame * self.hop - self._pending_start
+        self._pending = pending[keep_from:].copy()
+        self._pending_start += keep_from
+        return done
+
+    def flush(self) -> list[ToneSpan]:
+        """End of stream: a confirmed tone still sounding is over."""
+        done = [self._span()] if self._confirmed else []
+        self._reset()
+        return done
+
+    def _classify(self, frames: npt.NDArray[np.float32]) -> list[ToneSpan]:
+        digits = self._hits_of(frames)
+        done: list[ToneSpan] = []
+        if self._digit < 0 and not (digits >= 0).any():
+            return done
+        base = self._next_frame
+        for index, digit in enumerate(digits.tolist()):
+            frame = base + index
+            if self._digit >= 0 and digit == self._digit:
+                self._last = frame
+                self._hits += 1
+                self._misses = 0
+                if self._hits >= CONFIRM_HITS:
+                    self._confirmed = True
+                continue
+            if self._digit >= 0:
+                self._misses += 1
+                if self._confirmed and self._misses < END_MISSES:
+                    continue
+                if self._confirmed:
+                    done.append(self._span())
+                self._reset()
+            if digit >= 0:
+                self._digit, self._first, self._last = digit, frame, frame
+                self._hits, self._misses = 1, 0
+        return done
+
+    def _span(self) -> ToneSpan:
+        # A window hits once the tone fills about three quarters of it: trim a quarter.
+        quarter = self.window // 4
+        start = self._first * self.hop + quarter
+        end = self._last * self.hop + self.window - quarter
+        return ToneSpan(DIGITS[self._digit], start, max(end, start), self.sample_rate)
+
+    def _reset(self) -> None:
+        self._digit = -1
+        self._hits = self._misses = 0
+        self._confirmed = False
+
+    def _hits_of(self, frames: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+        """Per window: the digit index it holds, or -1."""
+        projections = frames @ self._basis
+        power = (np.square(projections[:, :16]) + np.square(projections[:, 16:])) * self._scale
+        energy = np.mean(np.square(frames), axis=1)
+        rows, cols = power[:, 0:4], power[:, 4:8]
+        row = np.argmax(rows, axis=1)
+        col = np.argmax(cols, axis=1)
+        picks = np.arange(frames.shape[0])
+        row_power = rows[picks, row]
+        col_power = cols[picks, col]
+        row_next = np.sort(rows, axis=1)[:, -2]
+        col_next = np.sort(cols, axis=1)[:, -2]
+        row_harmonic = power[:, 8:12][picks, row]
+        col_harmonic = power[:, 12:16][picks, col]
+        dominance = 10 ** (GROUP_DOMINANCE_DB / 10)
+        ok = (
+            (row_power >= MIN_TONE_POWER)
+            & (col_power >= MIN_TONE_POWER)
+            & (col_power <= row_power * 10 ** (MAX_NORMAL_TWIST_DB / 10))
+            & (row_power <= col_power * 10 ** (MAX_REVERSE_TWIST_DB / 10))
+            & (row_power >= row_next * dominance)
+            & (col_power >= col_next * dominance)
+            & (row_power + col_power >= MIN_ENERGY_SHARE * energy)
+            & (row_harmonic <= row_power * 10 ** (MAX_ROW_HARMONIC_DB / 10))
+            & (col_harmonic <= col_power * 10 ** (MAX_COLUMN_HARMONIC_DB / 10))
+        )
+        digits: npt.NDArray[np.int64] = np.where(ok, row * 4 + col, -1)
+        return digits
+
+
+def detect_tones(samples: npt.NDArray[np.float32], sample_rate: int) -> list[ToneSpan]:
+    """All keypad tones in a whole mono signal."""
+    detector = DtmfDetector(sample_rate)
+    return detector.feed(samples) + detector.flush()
