@@ -22,6 +22,7 @@ import numpy.typing as npt
 from _common import mulaw_encode, progress, verdict
 
 from audio.dtmf import COLUMN_HZ, DIGITS, ROW_HZ, DtmfDetector
+from audio.dtmf_redaction import DtmfRedactor
 from audio.formats import MULAW_TABLE
 from audio.resample import resampler_for
 
@@ -154,8 +155,20 @@ def detection(
                     noise = np.random.default_rng(total).standard_normal(clean.shape[0])
                     clean = clean + (noise * 0.01).astype(np.float32)
                 leg = to_rate(phone_leg(clean), rate)
-                got = detect(leg, rate)
                 total += 1
+                if condition == "speech on the other leg":
+                    # Through the recorder's two-channel stage: a span must cover the tone.
+                    part = speech[offset : offset + clean.shape[0]]
+                    offset = (offset + clean.shape[0] * 7) % (speech.shape[0] - clean.shape[0])
+                    other = to_rate(phone_leg(part), rate)[: leg.shape[0]]
+                    redactor = DtmfRedactor(rate)
+                    redactor.process(np.stack((leg, other)))
+                    redactor.flush()
+                    spans = [(r.start_ms, r.end_ms) for r in redactor.redactions]
+                    covered = len(spans) == 1 and spans[0][0] <= 200 and spans[0][1] >= 200 + ms
+                    got = [digit] if covered else [f"{spans}"]
+                else:
+                    got = detect(leg, rate)
                 if got == [digit]:
                     found += 1
                 else:
@@ -212,18 +225,15 @@ def main() -> int:
             ("speech on the same leg (-20 dBFS rms)", False),
             ("noise on the same leg (-40 dBFS)", False),
         ):
-            # The detector runs per leg: the other leg's speech reaches another detector.
             found, total, misses = detection(rate, speech, condition)
             note = "" if target else " (information)"
             print(f"{rate} Hz, {condition}: {found}/{total} detected{note}")
-            low = [m for m in misses if "@-30dB/40ms" in m]
             if misses:
                 print(f"  missed: {' '.join(misses[:12])}{' ...' if len(misses) > 12 else ''}")
             if target:
                 ok &= verdict(
                     f"detection rate at {rate} Hz, {condition}", found / total, 1.0, at_most=False
                 )
-            del low
         progress(f"false alarms at {rate} Hz on speech...")
         hours = 0.0
         alarms: list[str] = []
