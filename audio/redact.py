@@ -1,0 +1,309 @@
+"""Redaction of a stored recording: silence (or a 1 kHz tone) in spans of one or both channels.
+
+Only the MP3 frames around each span are re-encoded; every other frame keeps its exact
+bits, so outside the spans the file decodes as before except within about one frame of a
+span's edges (the decoder overlaps each frame with the one before it). Layer III frames
+borrow bytes from earlier frames (the bit reservoir), so frames are not simply swapped:
+each frame's main data is extracted through its back-pointer and all frames are laid out
+again, each main data as early as the reservoir allows, with the back-pointers rewritten.
+Headers (and so size, duration and bitrate) are the original ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pedalboard.io import AudioFile
+
+from audio.errors import AudioError, CorruptAudio
+from audio.files import peaks_from_mp3
+from audio.mp3 import ENCODER_DELAY_SAMPLES, Mp3StreamEncoder, parse_header
+from audio.peaks import Peaks
+
+Channel = Literal["caller", "assistant", "both"]
+Mode = Literal["silence", "tone"]
+CHANNELS: dict[str, tuple[int, ...]] = {"caller": (0,), "assistant": (1,), "both": (0, 1)}
+TONE_HZ = 1000.0
+TONE_AMPLITUDE = 0.1  # -20 dBFS
+# New frames encoded before the first one kept: the encoder's start-up is discarded.
+_PRIMING_FRAMES = 3
+# Frames decoded before the audio that is needed: the decoder's overlap warms up on them.
+_WARMUP_FRAMES = 2
+# Frames re-encoded beyond those a span touches, each side (none: measured best).
+_MARGIN_FRAMES = 0
+
+
+class InvalidRedaction(AudioError):
+    """Spans that are empty, reversed, outside the recording, or name an unknown channel."""
+
+    default_message = "invalid redaction spans"
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedRecording:
+    """The new MP3 and its facts (same duration, channels and bitrate as the original)."""
+
+    mp3: bytes
+    peaks: Peaks
+    duration_ms: int
+    size_bytes: int
+    sha256: str
+    frames_reencoded: int
+
+
+@dataclass(slots=True)
+class _Frame:
+    header: bytes  # the 4 header bytes
+    side: bytearray  # side information (main_data_begin is rewritten on packing)
+    main: bytes  # the frame's main data, resolved through its back-pointer
+    slot: int  # bytes after header and side information
+
+
+def _side_info_size(mpeg1: bool, channels: int) -> int:
+    if mpeg1:
+        return 32 if channels == 2 else 17
+    return 17 if channels == 2 else 9
+
+
+def _part23_bits(side: bytes | bytearray, mpeg1: bool, channels: int) -> int:
+    """Sum of part2_3_length over granules and channels: the frame's main data in bits."""
+    value = int.from_bytes(side, "big")
+    width = len(side) * 8
+    if mpeg1:
+        position = 9 + (3 if channels == 2 else 5) + 4 * channels
+        granules, per = 2, 59
+    else:
+        position = 8 + (2 if channels == 2 else 1)
+        granules, per = 1, 63
+    total = 0
+    for _ in range(granules * channels):
+        total += (value >> (width - position - 12)) & 0xFFF
+        position += per
+    return total
+
+
+def _parse(data: bytes) -> list[_Frame]:
+    """Every frame of a CBR Layer III stream with its main data resolved."""
+    frames: list[_Frame] = []
+    stream = bytearray()  # concatenated slot bytes so far (the reservoir)
+    offset = 0
+    while offset < len(data):
+        header = parse_header(data, offset)
+        if header is None or offset + header.length > len(data):
+            break
+        if not data[offset + 1] & 1:
+            raise CorruptAudio("the recording uses CRC-protected frames, which are not supported")
+        side_size = _side_info_size(header.mpeg1, header.channels)
+        side = bytearray(data[offset + 4 : offset + 4 + side_size])
+        begin = (side[0] << 1 | side[1] >> 7) if header.mpeg1 else side[0]
+        bits = _part23_bits(side, header.mpeg1, header.channels)
+        slot_start = len(stream)
+        stream += data[offset + 4 + side_size : offset + header.length]
+        start = slot_start - begin
+        if start < 0:
+            raise CorruptAudio("the recording's first frame borrows from before the file")
+        main = bytes(stream[start : start + math.ceil(bits / 8)])
+        slot = len(stream) - slot_start
+        frames.append(_Frame(bytes(data[offset : offset + 4]), side, main, slot))
+        offset += header.length
+    return frames
+
+
+def _pack(frames: Sequence[_Frame], mpeg1: bool) -> bytes | None:
+    """Lay the frames out again, each main data as early as the reservoir allows (None: no fit)."""
+    max_back = 511 if mpeg1 else 255
+    out = bytearray()
+    stream = bytearray(sum(f.slot for f in frames))
+    slot_start = 0
+    end = 0  # end of the previous frame's main data in the stream
+    for frame in frames:
+        start = max(end, slot_start - max_back)
+        if start + len(frame.main) > slot_start + frame.slot:
+            return None
+        stream[start : start + len(frame.main)] = frame.main
+        end = start + len(frame.main)
+        side = bytearray(frame.side)
+        begin = slot_start - start
+        if mpeg1:
+            side[0] = begin >> 1
+            side[1] = (side[1] & 0x7F) | ((begin & 1) << 7)
+        else:
+            side[0] = begin
+        frame.side = side
+        slot_start += frame.slot
+    position = 0
+    for frame in frames:
+        out += frame.header
+        out += frame.side
+        out += stream[position : position + frame.slot]
+        position += frame.slot
+    return bytes(out)
+
+
+def _decode(data: bytes) -> npt.NDArray[np.float32]:
+    with AudioFile(io.BytesIO(data)) as handle:
+        decoded: npt.NDArray[np.float32] = handle.read(handle.frames)
+    return decoded
+
+
+def _silent_frames(rate: int, bitrate: int, count: int) -> list[_Frame]:
+    """Frames of digital silence from a fresh encoder (a clean reservoir to decode from)."""
+    encoder = Mp3StreamEncoder(rate, bitrate)
+    data = encoder.write(np.zeros((2, rate), dtype=np.float32)) + encoder.close()
+    return _parse(data)[-count:]
+
+
+def _check_spans(
+    spans: Iterable[tuple[int, int, str]], duration_ms: float
+) -> list[tuple[int, int, str]]:
+    checked = []
+    for span in spans:
+        try:
+            start, end, channel = span
+            start, end = int(start), int(end)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRedaction("each span needs start_ms, end_ms and a channel") from exc
+        if channel not in CHANNELS:
+            raise InvalidRedaction(
+                f"unknown channel {channel!r} (use 'caller', 'assistant' or 'both')"
+            )
+        if start < 0 or end <= start:
+            raise InvalidRedaction(f"span {start}-{end} ms is empty or reversed")
+        if end > duration_ms:
+            raise InvalidRedaction(
+                f"span {start}-{end} ms ends after the recording ({int(duration_ms)} ms)"
+            )
+        checked.append((start, end, channel))
+    if not checked:
+        raise InvalidRedaction("no span to redact")
+    return checked
+
+
+def redact_mp3(
+    mp3: bytes,
+    spans: Iterable[tuple[int, int, str]],
+    mode: Mode = "silence",
+    *,
+    start_offset_samples: int = ENCODER_DELAY_SAMPLES,
+) -> RedactedRecording:
+    """Redact ``spans`` (``(start_ms, end_ms, channel)`` in call time) of a stereo CBR MP3.
+
+    Inside each span the named channel becomes silence, or a 1 kHz tone at -20 dBFS with
+    ``mode="tone"``; the other channel and everything outside the spans is kept. Call time
+    ``t`` sits at decoded sample ``t * rate / 1000 + start_offset_samples`` (the recorder's
+    encoder delay). Raises :class:`InvalidRedaction` for bad spans or mode.
+    """
+    if mode not in ("silence", "tone"):
+        raise InvalidRedaction(f"unknown mode {mode!r} (use 'silence' or 'tone')")
+    first = parse_header(mp3)
+    if first is None:
+        raise CorruptAudio("the recording is not an MP3 stream")
+    if first.channels != 2:
+        raise CorruptAudio("the recording is not stereo")
+    frames = _parse(mp3)
+    rate, spf, mpeg1 = first.sample_rate, first.samples, first.mpeg1
+    total = len(frames) * spf
+    checked = _check_spans(spans, (total - start_offset_samples) * 1000 / rate)
+    # Spans as decoded sample ranges, and the frames each region must re-encode.
+    ranges = [
+        (
+            start * rate // 1000 + start_offset_samples,
+            -(-end * rate // 1000) + start_offset_samples,
+            CHANNELS[channel],
+        )
+        for start, end, channel in checked
+    ]
+    regions: list[list[int]] = []
+    for lo, hi, _ in sorted(ranges):
+        f0 = max(0, lo // spf - _MARGIN_FRAMES)
+        f1 = min(len(frames) - 1, (hi - 1) // spf + _MARGIN_FRAMES)
+        if regions and f0 <= regions[-1][1] + _PRIMING_FRAMES + _WARMUP_FRAMES + 2:
+            regions[-1][1] = max(regions[-1][1], f1)
+        else:
+            regions.append([f0, f1])
+    bitrate = first.bitrate_kbps
+    silent = _silent_frames(rate, bitrate, 4)
+    result = list(frames)
+    reencoded = 0
+    for f0, f1 in regions:
+        new = _reencode(frames, f0, f1, ranges, mode, silent, rate, spf, bitrate, mpeg1)
+        result[f0 : f1 + 1] = new
+        reencoded += f1 - f0 + 1
+    packed = _pack(result, mpeg1)
+    if packed is None:
+        raise CorruptAudio("the redacted frames do not fit the stream's bit reservoir")
+    summary = peaks_from_mp3(packed)
+    return RedactedRecording(
+        mp3=packed,
+        peaks=summary.peaks,
+        duration_ms=summary.duration_ms,
+        size_bytes=len(packed),
+        sha256=hashlib.sha256(packed).hexdigest(),
+        frames_reencoded=reencoded,
+    )
+
+
+def _reencode(
+    frames: list[_Frame],
+    f0: int,
+    f1: int,
+    ranges: list[tuple[int, int, tuple[int, ...]]],
+    mode: str,
+    silent: list[_Frame],
+    rate: int,
+    spf: int,
+    bitrate: int,
+    mpeg1: bool,
+) -> list[_Frame]:
+    """New frames for ``frames[f0 : f1 + 1]``: decode around them, redact, encode, cut."""
+    # The new encoder shows its input delayed by ENCODER_DELAY_SAMPLES and its first frames
+    # are start-up: feed from where its frame _PRIMING_FRAMES lands on frame f0.
+    origin = (f0 - _PRIMING_FRAMES) * spf  # decoded sample of the new encoder's frame 0
+    need_lo = origin + ENCODER_DELAY_SAMPLES
+    need_hi = (f1 + 1 + _MARGIN_FRAMES + 2) * spf
+    w0 = max(0, need_lo // spf - _WARMUP_FRAMES)
+    w1 = min(len(frames), need_hi // spf + 1)
+    lead = [_copy(f) for f in silent]
+    window = _pack([*lead, *(_copy(f) for f in frames[w0:w1])], mpeg1)
+    if window is None:
+        raise CorruptAudio("the recording's frames could not be decoded for redaction")
+    decoded = _decode(window)[:2, len(lead) * spf :]
+    audio = np.zeros((2, need_hi - need_lo), dtype=np.float32)
+    lo = max(need_lo, w0 * spf)
+    hi = min(need_hi, w0 * spf + decoded.shape[1])
+    if hi > lo:
+        audio[:, lo - need_lo : hi - need_lo] = decoded[:, lo - w0 * spf : hi - w0 * spf]
+    for start, end, channels in ranges:
+        a, b = max(start, need_lo), min(end, need_hi)
+        if a >= b:
+            continue
+        for channel in channels:
+            if mode == "tone":
+                t = np.arange(a, b, dtype=np.float64) / rate
+                tone = TONE_AMPLITUDE * np.sin(2 * np.pi * TONE_HZ * t)
+                audio[channel, a - need_lo : b - need_lo] = tone.astype(np.float32)
+            else:
+                audio[channel, a - need_lo : b - need_lo] = 0.0
+    encoder = Mp3StreamEncoder(rate, bitrate)
+    pcm = (np.clip(audio, -1.0, 1.0) * np.float32(32767.0)).astype(np.int16)
+    encoded = _parse(encoder.write(pcm) + encoder.close())
+    kept = encoded[_PRIMING_FRAMES : _PRIMING_FRAMES + f1 - f0 + 1]
+    if len(kept) != f1 - f0 + 1:
+        raise CorruptAudio("re-encoding the redacted region gave too few frames")
+    # Keep the original headers (padding bit, so the stream's size and timing stay).
+    for index, frame in enumerate(kept):
+        original = frames[f0 + index]
+        frame.header = original.header
+        frame.slot = original.slot
+    return kept
+
+
+def _copy(frame: _Frame) -> _Frame:
+    return _Frame(frame.header, bytearray(frame.side), frame.main, frame.slot)
