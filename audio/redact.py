@@ -36,8 +36,14 @@ TONE_AMPLITUDE = 0.1  # -20 dBFS
 _PRIMING_FRAMES = 3
 # Frames decoded before the audio that is needed: the decoder's overlap warms up on them.
 _WARMUP_FRAMES = 2
-# Frames re-encoded beyond those a span touches, each side (none: measured best).
-_MARGIN_FRAMES = 0
+# A frame's bits shape the decoded samples from its own start to about this many samples
+# past its end (window overlap and the synthesis filterbank; measured ~950 at 24 kHz).
+_REACH = 1024
+# The named channel is redacted one frame beyond each edge of a span too: the encoder
+# smears a sharp edge over about a frame, which would leave speech inside the span.
+# Times a region is widened when its frames do not fit the reservoir, before the whole
+# stream is re-encoded instead.
+_ATTEMPTS = 8
 
 
 class InvalidRedaction(AudioError):
@@ -116,17 +122,20 @@ def _parse(data: bytes) -> list[_Frame]:
     return frames
 
 
-def _pack(frames: Sequence[_Frame], mpeg1: bool) -> bytes | None:
-    """Lay the frames out again, each main data as early as the reservoir allows (None: no fit)."""
+def _pack(frames: Sequence[_Frame], mpeg1: bool) -> tuple[bytes | None, int]:
+    """Lay the frames out again, each main data as early as the reservoir allows.
+
+    Returns (stream, -1), or (None, index of the first frame whose main data does not fit).
+    """
     max_back = 511 if mpeg1 else 255
     out = bytearray()
     stream = bytearray(sum(f.slot for f in frames))
     slot_start = 0
     end = 0  # end of the previous frame's main data in the stream
-    for frame in frames:
+    for index, frame in enumerate(frames):
         start = max(end, slot_start - max_back)
         if start + len(frame.main) > slot_start + frame.slot:
-            return None
+            return None, index
         stream[start : start + len(frame.main)] = frame.main
         end = start + len(frame.main)
         side = bytearray(frame.side)
@@ -144,7 +153,7 @@ def _pack(frames: Sequence[_Frame], mpeg1: bool) -> bytes | None:
         out += frame.side
         out += stream[position : position + frame.slot]
         position += frame.slot
-    return bytes(out)
+    return bytes(out), -1
 
 
 def _decode(data: bytes) -> npt.NDArray[np.float32]:
@@ -222,23 +231,39 @@ def redact_mp3(
     ]
     regions: list[list[int]] = []
     for lo, hi, _ in sorted(ranges):
-        f0 = max(0, lo // spf - _MARGIN_FRAMES)
-        f1 = min(len(frames) - 1, (hi - 1) // spf + _MARGIN_FRAMES)
+        f0, f1 = _frames_of(lo, hi, spf, len(frames))
+        if f0 < _PRIMING_FRAMES:
+            f0 = 0  # the new encoder then starts where the stream starts, reservoir empty
         if regions and f0 <= regions[-1][1] + _PRIMING_FRAMES + _WARMUP_FRAMES + 2:
             regions[-1][1] = max(regions[-1][1], f1)
         else:
             regions.append([f0, f1])
     bitrate = first.bitrate_kbps
     silent = _silent_frames(rate, bitrate, 4)
-    result = list(frames)
-    reencoded = 0
-    for f0, f1 in regions:
-        new = _reencode(frames, f0, f1, ranges, mode, silent, rate, spf, bitrate, mpeg1)
-        result[f0 : f1 + 1] = new
-        reencoded += f1 - f0 + 1
-    packed = _pack(result, mpeg1)
+    packed: bytes | None = None
+    for _ in range(_ATTEMPTS):
+        result = [_copy(f) for f in frames]
+        for f0, f1 in regions:
+            new = _reencode(frames, f0, f1, ranges, mode, silent, rate, spf, bitrate, mpeg1)
+            result[f0 : f1 + 1] = new
+        packed, failed = _pack(result, mpeg1)
+        if packed is not None:
+            break
+        # A new frame needs more of the reservoir than the old ones before it left free, or
+        # an old frame after a region no longer finds what it borrowed: widen that region.
+        for region in regions:
+            if region[0] <= failed <= region[1]:
+                region[0] = 0 if region[0] <= _PRIMING_FRAMES else region[0] - 1
+                break
+            if region[1] < failed <= region[1] + _PRIMING_FRAMES:
+                region[1] = failed
+                break
+        else:
+            break
+    reencoded = sum(f1 - f0 + 1 for f0, f1 in regions)
     if packed is None:
-        raise CorruptAudio("the redacted frames do not fit the stream's bit reservoir")
+        packed = _reencode_whole(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
+        reencoded = len(frames)
     summary = peaks_from_mp3(packed)
     return RedactedRecording(
         mp3=packed,
@@ -248,6 +273,25 @@ def redact_mp3(
         sha256=hashlib.sha256(packed).hexdigest(),
         frames_reencoded=reencoded,
     )
+
+
+def _reencode_whole(
+    frames: list[_Frame],
+    ranges: list[tuple[int, int, tuple[int, ...]]],
+    mode: str,
+    silent: list[_Frame],
+    rate: int,
+    spf: int,
+    bitrate: int,
+    mpeg1: bool,
+) -> bytes:
+    """The fallback: decode and re-encode every frame (the encoder's own reservoir layout)."""
+    count = len(frames) - 1
+    new = _reencode(frames, 0, count, ranges, mode, silent, rate, spf, bitrate, mpeg1, whole=True)
+    packed, _ = _pack(new, mpeg1)
+    if packed is None:
+        raise CorruptAudio("the recording could not be re-encoded with the redactions")
+    return packed
 
 
 def _reencode(
@@ -261,17 +305,24 @@ def _reencode(
     spf: int,
     bitrate: int,
     mpeg1: bool,
+    *,
+    whole: bool = False,
 ) -> list[_Frame]:
-    """New frames for ``frames[f0 : f1 + 1]``: decode around them, redact, encode, cut."""
+    """New frames for ``frames[f0 : f1 + 1]``: decode around them, redact, encode, cut.
+
+    A frame no span touches stays the original, and one touched in one channel keeps the
+    other channel's bits when it can, unless ``whole``.
+    """
     # The new encoder shows its input delayed by ENCODER_DELAY_SAMPLES and its first frames
     # are start-up: feed from where its frame _PRIMING_FRAMES lands on frame f0.
-    origin = (f0 - _PRIMING_FRAMES) * spf  # decoded sample of the new encoder's frame 0
+    priming = _PRIMING_FRAMES if f0 else 0
+    origin = (f0 - priming) * spf  # decoded sample of the new encoder's frame 0
     need_lo = origin + ENCODER_DELAY_SAMPLES
-    need_hi = (f1 + 1 + _MARGIN_FRAMES + 2) * spf
+    need_hi = (f1 + 3) * spf
     w0 = max(0, need_lo // spf - _WARMUP_FRAMES)
     w1 = min(len(frames), need_hi // spf + 1)
     lead = [_copy(f) for f in silent]
-    window = _pack([*lead, *(_copy(f) for f in frames[w0:w1])], mpeg1)
+    window, _ = _pack([*lead, *(_copy(f) for f in frames[w0:w1])], mpeg1)
     if window is None:
         raise CorruptAudio("the recording's frames could not be decoded for redaction")
     decoded = _decode(window)[:2, len(lead) * spf :]
@@ -281,7 +332,7 @@ def _reencode(
     if hi > lo:
         audio[:, lo - need_lo : hi - need_lo] = decoded[:, lo - w0 * spf : hi - w0 * spf]
     for start, end, channels in ranges:
-        a, b = max(start, need_lo), min(end, need_hi)
+        a, b = max(start - spf, need_lo), min(end + spf, need_hi)
         if a >= b:
             continue
         for channel in channels:
@@ -294,15 +345,94 @@ def _reencode(
     encoder = Mp3StreamEncoder(rate, bitrate)
     pcm = (np.clip(audio, -1.0, 1.0) * np.float32(32767.0)).astype(np.int16)
     encoded = _parse(encoder.write(pcm) + encoder.close())
-    kept = encoded[_PRIMING_FRAMES : _PRIMING_FRAMES + f1 - f0 + 1]
-    if len(kept) != f1 - f0 + 1:
-        raise CorruptAudio("re-encoding the redacted region gave too few frames")
-    # Keep the original headers (padding bit, so the stream's size and timing stay).
-    for index, frame in enumerate(kept):
-        original = frames[f0 + index]
-        frame.header = original.header
+    fresh = encoded[priming : priming + f1 - f0 + 1]
+    while len(fresh) < f1 - f0 + 1:
+        fresh.append(_copy(silent[-1]))
+    kept: list[_Frame] = []
+    for index, frame in enumerate(fresh):
+        k = f0 + index
+        original = frames[k]
+        touched: set[int] = set()
+        for lo, hi, channels in ranges:
+            first, last = _frames_of(lo, hi, spf, len(frames))
+            if first <= k <= last:
+                touched.update(channels)
+        if not touched and not whole:
+            kept.append(original)
+            continue
+        if len(touched) == 1 and not whole:
+            mixed = _mix(original, frame, touched.pop(), mpeg1)
+            if mixed is not None:
+                kept.append(mixed)
+                continue
+        # The original's padding (so the stream's size and timing stay), the new stereo mode.
+        frame.header = original.header[:3] + frame.header[3:]
         frame.slot = original.slot
+        kept.append(frame)
     return kept
+
+
+def _frames_of(lo: int, hi: int, spf: int, count: int) -> tuple[int, int]:
+    """The frames to re-encode so that decoded samples ``[lo, hi)`` are the new audio."""
+    return max(0, (lo - _REACH) // spf), min(count - 1, (hi - 1) // spf)
+
+
+def _separate_channels(header: bytes) -> bool:
+    """Whether a stereo frame codes its channels apart (no mid/side, no intensity stereo)."""
+    mode, extension = header[3] >> 6, (header[3] >> 4) & 3
+    return mode != 1 or extension == 0
+
+
+def _bits(data: bytes | bytearray, length: int) -> str:
+    return bin(int.from_bytes(data, "big"))[2:].zfill(len(data) * 8)[:length] if data else ""
+
+
+def _mix(old: _Frame, new: _Frame, channel: int, mpeg1: bool) -> _Frame | None:
+    """``old`` with ``channel`` taken from ``new``: the other channel keeps its exact bits.
+
+    Possible when both frames code the channels apart; None otherwise. Side information and
+    main data are per granule and channel (MPEG-1 adds a per-channel scalefactor-reuse field).
+    """
+    if not (_separate_channels(old.header) and _separate_channels(new.header)):
+        return None
+    if mpeg1:
+        fields = [(12, 16), (16, 20), (20, 79), (79, 138), (138, 197), (197, 256)]
+        owners = [0, 1, 0, 1, 0, 1]
+        blocks = [0, 1, 0, 1]  # granule 0 ch 0, ch 1, granule 1 ch 0, ch 1
+        per, first = 59, 20
+    else:
+        fields = [(10, 73), (73, 136)]
+        owners = [0, 1]
+        blocks = [0, 1]
+        per, first = 63, 10
+    old_side, new_side = _bits(old.side, len(old.side) * 8), _bits(new.side, len(new.side) * 8)
+    side = list(old_side)
+    for (a, b), owner in zip(fields, owners, strict=True):
+        if owner == channel:
+            side[a:b] = new_side[a:b]
+    lengths_old = [
+        int(old_side[first + i * per : first + i * per + 12], 2) for i in range(len(blocks))
+    ]
+    lengths_new = [
+        int(new_side[first + i * per : first + i * per + 12], 2) for i in range(len(blocks))
+    ]
+    old_main = _bits(old.main, sum(lengths_old))
+    new_main = _bits(new.main, sum(lengths_new))
+    parts = []
+    old_at = new_at = 0
+    for owner, old_len, new_len in zip(blocks, lengths_old, lengths_new, strict=True):
+        if owner == channel:
+            parts.append(new_main[new_at : new_at + new_len])
+        else:
+            parts.append(old_main[old_at : old_at + old_len])
+        old_at += old_len
+        new_at += new_len
+    main_bits = "".join(parts)
+    main_bits += "0" * (-len(main_bits) % 8)
+    main = int(main_bits, 2).to_bytes(len(main_bits) // 8, "big") if main_bits else b""
+    side_bits = "".join(side)
+    side_bytes = bytearray(int(side_bits, 2).to_bytes(len(old.side), "big"))
+    return _Frame(old.header, side_bytes, main, old.slot)
 
 
 def _copy(frame: _Frame) -> _Frame:
