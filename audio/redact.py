@@ -43,7 +43,12 @@ _REACH = 1024
 # smears a sharp edge over about a frame, which would leave speech inside the span.
 # Times a region is widened when its frames do not fit the reservoir, before the whole
 # stream is re-encoded instead.
-_ATTEMPTS = 8
+_ATTEMPTS = 48
+_MAX_PRIMING_FRAMES = 10
+# From this many start-up frames on, the first ones are fed noise.
+_NOISE_PRIMING_FRAMES = 6
+_MAX_EXTENSION_FRAMES = 64
+_PER_CHANNEL = True
 
 
 class InvalidRedaction(AudioError):
@@ -241,25 +246,33 @@ def redact_mp3(
     bitrate = first.bitrate_kbps
     silent = _silent_frames(rate, bitrate, 4)
     packed: bytes | None = None
+    unmixed: set[int] = set()
+    mixed: set[int] = set()
+    primings = dict.fromkeys(range(len(regions)), _PRIMING_FRAMES)
     for _ in range(_ATTEMPTS):
         result = [_copy(f) for f in frames]
-        for f0, f1 in regions:
-            new = _reencode(frames, f0, f1, ranges, mode, silent, rate, spf, bitrate, mpeg1)
-            result[f0 : f1 + 1] = new
+        for index, (f0, f1) in enumerate(regions):
+            result[f0 : f1 + 1] = _reencode(
+                frames,
+                f0,
+                f1,
+                ranges,
+                mode,
+                silent,
+                rate,
+                spf,
+                bitrate,
+                mpeg1,
+                priming=primings[index],
+                unmixed=frozenset(unmixed),
+                mixed=mixed,
+            )
         packed, failed = _pack(result, mpeg1)
         if packed is not None:
             break
-        # A new frame needs more of the reservoir than the old ones before it left free, or
-        # an old frame after a region no longer finds what it borrowed: widen that region.
-        for region in regions:
-            if region[0] <= failed <= region[1]:
-                region[0] = 0 if region[0] <= _PRIMING_FRAMES else region[0] - 1
-                break
-            if region[1] < failed <= region[1] + _PRIMING_FRAMES:
-                region[1] = failed
-                break
-        else:
+        if not _retry(regions, primings, unmixed, failed, failed in mixed):
             break
+        mixed.clear()
     reencoded = sum(f1 - f0 + 1 for f0, f1 in regions)
     if packed is None:
         packed = _reencode_whole(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
@@ -273,6 +286,37 @@ def redact_mp3(
         sha256=hashlib.sha256(packed).hexdigest(),
         frames_reencoded=reencoded,
     )
+
+
+def _retry(
+    regions: list[list[int]],
+    primings: dict[int, int],
+    unmixed: set[int],
+    failed: int,
+    was_mixed: bool,
+) -> bool:
+    """Change the plan after frame ``failed`` did not fit the reservoir; False: give up.
+
+    The new encoder's reservoir at a region's first frame depends on what it encoded
+    before: another start-up length (then an earlier start) changes it. An old frame after
+    a region may no longer find the bytes it borrowed: the region then extends over it.
+    """
+    for index, region in enumerate(regions):
+        if region[0] <= failed <= region[1]:
+            if was_mixed and failed not in unmixed:
+                # Mixed frames outgrow the reservoir (a tone costs more than the silence it
+                # replaced): the region takes the joint encoding's frames, which fit together.
+                unmixed.update(range(region[0], region[1] + 1))
+            elif primings[index] < _MAX_PRIMING_FRAMES:
+                primings[index] = max(primings[index] + 1, _NOISE_PRIMING_FRAMES)
+            else:
+                primings[index] = _PRIMING_FRAMES
+                region[0] = 0 if region[0] <= _MAX_PRIMING_FRAMES else region[0] - 1
+            return True
+        if region[1] < failed <= region[1] + _MAX_EXTENSION_FRAMES:
+            region[1] = failed
+            return True
+    return False
 
 
 def _reencode_whole(
@@ -307,15 +351,19 @@ def _reencode(
     mpeg1: bool,
     *,
     whole: bool = False,
+    priming: int = _PRIMING_FRAMES,
+    unmixed: frozenset[int] = frozenset(),
+    mixed: set[int] | None = None,
 ) -> list[_Frame]:
     """New frames for ``frames[f0 : f1 + 1]``: decode around them, redact, encode, cut.
 
     A frame no span touches stays the original, and one touched in one channel keeps the
-    other channel's bits when it can, unless ``whole``.
+    other channel's bits when it can (noted in ``mixed``), unless ``whole`` or the frame is
+    in ``unmixed``.
     """
     # The new encoder shows its input delayed by ENCODER_DELAY_SAMPLES and its first frames
     # are start-up: feed from where its frame _PRIMING_FRAMES lands on frame f0.
-    priming = _PRIMING_FRAMES if f0 else 0
+    priming = priming if f0 else 0
     origin = (f0 - priming) * spf  # decoded sample of the new encoder's frame 0
     need_lo = origin + ENCODER_DELAY_SAMPLES
     need_hi = (f1 + 3) * spf
@@ -342,29 +390,60 @@ def _reencode(
                 audio[channel, a - need_lo : b - need_lo] = tone.astype(np.float32)
             else:
                 audio[channel, a - need_lo : b - need_lo] = 0.0
-    encoder = Mp3StreamEncoder(rate, bitrate)
-    pcm = (np.clip(audio, -1.0, 1.0) * np.float32(32767.0)).astype(np.int16)
-    encoded = _parse(encoder.write(pcm) + encoder.close())
-    fresh = encoded[priming : priming + f1 - f0 + 1]
-    while len(fresh) < f1 - f0 + 1:
-        fresh.append(_copy(silent[-1]))
+    if priming >= _NOISE_PRIMING_FRAMES and f0:
+        # Loud noise first drains the new encoder's bit reservoir (it starts out filling it
+        # on its own start-up silence), so its first kept frame borrows no more than the
+        # old stream before it can lend; real audio follows in time for the window overlap.
+        noise_end = max(0, priming * spf - ENCODER_DELAY_SAMPLES - 3 * spf)
+        rng = np.random.default_rng(priming)
+        audio[:, :noise_end] = rng.uniform(-0.5, 0.5, (2, noise_end)).astype(np.float32)
+    count = f1 - f0 + 1
+    encodings: dict[int, list[_Frame]] = {}
+
+    def encoded(variant: int) -> list[_Frame]:
+        """New frames of the region: -1 both channels; c channel c with the other silent,
+        which keeps the encoder from coding mid/side so channel c's bits can stand alone."""
+        if variant not in encodings:
+            source = audio
+            if variant >= 0:
+                source = np.zeros_like(audio)
+                source[variant] = audio[variant]
+            encoder = Mp3StreamEncoder(rate, bitrate)
+            pcm = (np.clip(source, -1.0, 1.0) * np.float32(32767.0)).astype(np.int16)
+            fresh = _parse(encoder.write(pcm) + encoder.close())[priming : priming + count]
+            while len(fresh) < count:
+                fresh.append(_copy(silent[-1]))
+            encodings[variant] = fresh
+        return encodings[variant]
+
     kept: list[_Frame] = []
-    for index, frame in enumerate(fresh):
+    spans = [(*_frames_of(lo, hi, spf, len(frames)), channels) for lo, hi, channels in ranges]
+    # Frames of the region between spans (or added for the reservoir) take the channels of
+    # the region's spans: a switch back to old frames there would need the reservoir again.
+    in_region = {
+        c for first, last, channels in spans if first <= f1 and last >= f0 for c in channels
+    }
+    for index in range(count):
         k = f0 + index
         original = frames[k]
-        touched: set[int] = set()
-        for lo, hi, channels in ranges:
-            first, last = _frames_of(lo, hi, spf, len(frames))
-            if first <= k <= last:
-                touched.update(channels)
+        touched = {c for first, last, channels in spans if first <= k <= last for c in channels}
+        touched = touched or set(in_region)
         if not touched and not whole:
             kept.append(original)
             continue
-        if len(touched) == 1 and not whole:
-            mixed = _mix(original, frame, touched.pop(), mpeg1)
-            if mixed is not None:
-                kept.append(mixed)
+        if len(touched) == 1 and not whole and k not in unmixed:
+            # Take one channel's bits from the joint encoding, or when that coded mid/side,
+            # from the one-channel encoding (bigger: it had the whole frame to itself).
+            channel = touched.pop()
+            combined = _mix(original, encoded(-1)[index], channel, mpeg1)
+            if combined is None and _PER_CHANNEL:
+                combined = _mix(original, encoded(channel)[index], channel, mpeg1)
+            if combined is not None:
+                kept.append(combined)
+                if mixed is not None:
+                    mixed.add(k)
                 continue
+        frame = _copy(encoded(-1)[index])
         # The original's padding (so the stream's size and timing stay), the new stereo mode.
         frame.header = original.header[:3] + frame.header[3:]
         frame.slot = original.slot
