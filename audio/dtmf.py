@@ -88,7 +88,10 @@ class DtmfDetector:
         self.sample_rate = sample_rate
         self.hop = sample_rate * HOP_MS // 1000
         self.window = self.hop * (WINDOW_MS // HOP_MS)
-        self._basis = _basis(sample_rate, self.window)
+        basis = _basis(sample_rate, self.window)
+        # Cosines then sines of the eight tones, and of their second harmonics.
+        self._fundamentals = np.ascontiguousarray(basis[:, list(range(8)) + list(range(16, 24))])
+        self._harmonics = np.ascontiguousarray(basis[:, list(range(8, 16)) + list(range(24, 32))])
         self._scale = np.float32(2.0 / (self.window * self.window))
         self._pending = np.zeros(0, dtype=np.float32)
         self._pending_start = 0  # absolute index of _pending[0]
@@ -176,20 +179,25 @@ class DtmfDetector:
         self._confirmed = False
 
     def _hits_of(self, frames: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-        """Per window: the digit index it holds, or -1."""
-        projections = frames @ self._basis
-        power = (np.square(projections[:, :16]) + np.square(projections[:, 16:])) * self._scale
-        energy = np.mean(np.square(frames), axis=1)
+        """Per window: the digit index it holds, or -1 (quiet windows skip the bins)."""
+        digits: npt.NDArray[np.int64] = np.full(frames.shape[0], -1, dtype=np.int64)
+        energy = np.einsum("ij,ij->i", frames, frames) / np.float32(self.window)
+        # Two tones of at least MIN_TONE_POWER each need about twice that in the window.
+        loud = np.flatnonzero(energy >= MIN_TONE_POWER)
+        if not loud.size:
+            return digits
+        frames, energy = frames[loud], energy[loud]
+        projections = frames @ self._fundamentals
+        power = (np.square(projections[:, :8]) + np.square(projections[:, 8:])) * self._scale
         rows, cols = power[:, 0:4], power[:, 4:8]
         row = np.argmax(rows, axis=1)
         col = np.argmax(cols, axis=1)
         picks = np.arange(frames.shape[0])
         row_power = rows[picks, row]
         col_power = cols[picks, col]
-        row_next = np.sort(rows, axis=1)[:, -2]
-        col_next = np.sort(cols, axis=1)[:, -2]
-        row_harmonic = power[:, 8:12][picks, row]
-        col_harmonic = power[:, 12:16][picks, col]
+        # Index 2 of four after partition is the second strongest.
+        row_next = np.partition(rows, 2, axis=1)[:, 2]
+        col_next = np.partition(cols, 2, axis=1)[:, 2]
         dominance = 10 ** (GROUP_DOMINANCE_DB / 10)
         ok = (
             (row_power >= MIN_TONE_POWER)
@@ -199,10 +207,18 @@ class DtmfDetector:
             & (row_power >= row_next * dominance)
             & (col_power >= col_next * dominance)
             & (row_power + col_power >= MIN_ENERGY_SHARE * energy)
-            & (row_harmonic <= row_power * 10 ** (MAX_ROW_HARMONIC_DB / 10))
-            & (col_harmonic <= col_power * 10 ** (MAX_COLUMN_HARMONIC_DB / 10))
         )
-        digits: npt.NDArray[np.int64] = np.where(ok, row * 4 + col, -1)
+        hits = np.flatnonzero(ok)
+        if not hits.size:
+            return digits
+        harmonics = frames[hits] @ self._harmonics
+        harmonic_power = (np.square(harmonics[:, :8]) + np.square(harmonics[:, 8:])) * self._scale
+        row, col = row[hits], col[hits]
+        lows = np.arange(hits.shape[0])
+        clean = (
+            harmonic_power[lows, row] <= row_power[hits] * 10 ** (MAX_ROW_HARMONIC_DB / 10)
+        ) & (harmonic_power[lows, 4 + col] <= col_power[hits] * 10 ** (MAX_COLUMN_HARMONIC_DB / 10))
+        digits[loud[hits[clean]]] = (row * 4 + col)[clean]
         return digits
 
 
