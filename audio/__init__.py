@@ -11,6 +11,7 @@ from audio.errors import (
     CorruptAudio,
     EmptyAudio,
     InvalidChunk,
+    InvalidRedaction,
     NotAudio,
     NotStereo,
     TooManyChannels,
@@ -22,6 +23,7 @@ from audio.formats import MP3_RATES, LegFormat, output_rate_for
 from audio.mp3 import DEFAULT_BITRATE_KBPS, ENCODER_DELAY_SAMPLES, repair_mp3_tail
 from audio.peaks import OVERVIEW_MAX_POINTS, Peaks
 from audio.recorder import Recorder
+from audio.redact import RedactedRecording, redact_mp3
 from audio.writer import RecordingResult
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "CorruptAudio",
     "EmptyAudio",
     "InvalidChunk",
+    "InvalidRedaction",
     "LegFormat",
     "Mp3Summary",
     "NotAudio",
@@ -42,6 +45,7 @@ __all__ = [
     "Peaks",
     "Recorder",
     "RecordingResult",
+    "RedactedRecording",
     "TooManyChannels",
     "UnreadableAudio",
     "UnsupportedEncoding",
@@ -49,5 +53,6 @@ __all__ = [
     "encode_files",
     "output_rate_for",
     "peaks_from_mp3",
+    "redact_mp3",
     "repair_mp3_tail",
 ]

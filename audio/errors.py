@@ -74,6 +74,13 @@ class AudioTooLong(AudioError):
     default_message = "the audio is too long"
 
 
+class InvalidRedaction(AudioError):
+    """Redaction spans that are empty, reversed, outside the recording, or name an unknown
+    channel or mode."""
+
+    default_message = "invalid redaction spans"
+
+
 ERRORS_BY_NAME: dict[str, type[AudioError]] = {
     cls.__name__: cls
     for cls in (
@@ -87,5 +94,6 @@ ERRORS_BY_NAME: dict[str, type[AudioError]] = {
         NotStereo,
         InvalidChunk,
         AudioTooLong,
+        InvalidRedaction,
     )
 }

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pedalboard.io import AudioFile
 
-from audio.errors import AudioError, CorruptAudio
+from audio.errors import CorruptAudio, InvalidRedaction
 from audio.files import peaks_from_mp3
 from audio.mp3 import ENCODER_DELAY_SAMPLES, Mp3StreamEncoder, parse_header
 from audio.peaks import Peaks
@@ -49,12 +49,6 @@ _MAX_PRIMING_FRAMES = 10
 _NOISE_PRIMING_FRAMES = 6
 _MAX_EXTENSION_FRAMES = 64
 _PER_CHANNEL = True
-
-
-class InvalidRedaction(AudioError):
-    """Spans that are empty, reversed, outside the recording, or name an unknown channel."""
-
-    default_message = "invalid redaction spans"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,15 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from audio import ENCODER_DELAY_SAMPLES, AudioError, encode_files, peaks_from_mp3
+from audio import (
+    ENCODER_DELAY_SAMPLES,
+    AudioError,
+    InvalidRedaction,
+    encode_files,
+    peaks_from_mp3,
+    redact_mp3,
+)
 from audio.mp3 import complete_frames_end, parse_header
-from audio.redact import InvalidRedaction, redact_mp3
 from tests.audio._helpers import ffmpeg_decode, rms_db
 from tests.audio.conftest import Speech
 from tests.speech import speak_wav
