@@ -11,6 +11,7 @@ import pytest
 
 from audio import ENCODER_DELAY_SAMPLES, LegFormat, Recorder, decode_untrusted_to_mp3, encode_files
 from audio.dtmf import detect_tones
+from audio.dtmf_redaction import DtmfRedactor
 from tests.audio._dtmf import dtmf_tone, mulaw_encode, phone_leg
 from tests.audio._helpers import chunks, feed, ffmpeg_decode, interleave, rms_db
 from tests.audio.conftest import Speech
@@ -173,3 +174,35 @@ def test_whole_files_have_their_tones_silenced(
     )
     assert plain.redactions == ()
     assert plain.duration_ms == result.duration_ms
+
+
+def test_delay_line_returns_every_sample_once_whatever_the_block_sizes(
+    caller_speech: Speech,
+) -> None:
+    """Blocks of any size: output = input outside the spans, silence inside, same length."""
+    rate = 16000
+    speech = np.repeat(caller_speech.samples, 2)[: rate * 3]
+    tone = dtmf_tone("7", 60, -20, rate)
+    left = np.concatenate((speech[:rate], np.zeros(800, np.float32), tone, speech[rate:]))
+    right = np.roll(left, 4000)
+    stereo = np.stack((left, right)).astype(np.float32)
+    redactor = DtmfRedactor(rate)
+    rng = np.random.default_rng(3)
+    out, position = [], 0
+    while position < stereo.shape[1]:
+        size = int(rng.integers(1, 3000))
+        out.append(redactor.process(stereo[:, position : position + size]))
+        position += size
+    out.append(redactor.flush())
+    result = np.concatenate(out, axis=1)
+    assert result.shape == stereo.shape
+    spans = redactor.redactions
+    assert len(spans) == 2  # the tone in the left channel, then its copy in the right
+    keep = np.ones(stereo.shape[1], dtype=bool)
+    for span in spans:
+        lo, hi = span.start_ms * rate // 1000, span.end_ms * rate // 1000
+        assert not result[:, lo:hi].any()
+        keep[lo:hi] = False
+    assert np.array_equal(result[:, keep], stereo[:, keep])
+    start_ms = (rate + 800) * 1000 // rate
+    assert start_ms - 45 <= spans[0].start_ms <= start_ms - 35
