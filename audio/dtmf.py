@@ -133,7 +133,7 @@ class DtmfDetector:
         count = (pending.shape[0] - offset - self.window) // self.hop + 1
         done: list[ToneSpan] = []
         if count > 0:
-            view = pending[offset:]
+            view = np.ascontiguousarray(pending[offset:], dtype=np.float32)
             squares = np.concatenate(([0.0], np.cumsum(np.square(view, dtype=np.float64))))
             starts = np.arange(count) * self.hop
             energy = (squares[starts + self.window] - squares[starts]) / self.window
@@ -207,7 +207,14 @@ class DtmfDetector:
         loud = np.flatnonzero(energy >= MIN_TONE_POWER)
         if not loud.size:
             return digits
-        frames = view[starts[loud, None] + np.arange(self.window)]
+        # Overlapping windows as a strided view of ``view`` (no copy until the loud are taken).
+        windows = np.ndarray(
+            (starts.shape[0], self.window),
+            dtype=np.float32,
+            buffer=view,
+            strides=(self.hop * 4, 4),
+        )
+        frames = windows[loud]
         energy = energy[loud]
         projections = frames @ self._fundamentals
         power = (np.square(projections[:, :8]) + np.square(projections[:, 8:])) * self._scale
