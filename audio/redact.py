@@ -39,9 +39,6 @@ _WARMUP_FRAMES = 2
 # A frame's bits shape the decoded samples from its own start to about this many samples
 # past its end (window overlap and the synthesis filterbank; measured ~950 at 24 kHz).
 _REACH = 1024
-# The named channel is redacted 1.5 frames before and one frame after each span too: the
-# encoder smears a sharp edge over about a frame (a release more than an attack, which gets
-# short blocks), which would leave speech inside the span (measured up to -34 dBFS).
 # Times a region is widened when its frames do not fit the reservoir, before the whole
 # stream is re-encoded instead.
 _ATTEMPTS = 48
@@ -49,7 +46,6 @@ _MAX_PRIMING_FRAMES = 10
 # From this many start-up frames on, the first ones are fed noise.
 _NOISE_PRIMING_FRAMES = 6
 _MAX_EXTENSION_FRAMES = 64
-_PER_CHANNEL = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +371,8 @@ def _reencode(
     if hi > lo:
         audio[:, lo - need_lo : hi - need_lo] = decoded[:, lo - w0 * spf : hi - w0 * spf]
     for start, end, channels in ranges:
+        # Also 1.5 frames before and one after: the encoder smears a sharp edge over about a
+        # frame (a release more than an attack), which left speech in a span (-34 dBFS).
         a, b = max(start - 3 * spf // 2, need_lo), min(end + spf, need_hi)
         if a >= b:
             continue
@@ -431,7 +429,7 @@ def _reencode(
             # from the one-channel encoding (bigger: it had the whole frame to itself).
             channel = touched.pop()
             combined = _mix(original, encoded(-1)[index], channel, mpeg1)
-            if combined is None and _PER_CHANNEL:
+            if combined is None:
                 combined = _mix(original, encoded(channel)[index], channel, mpeg1)
             if combined is not None:
                 kept.append(combined)
