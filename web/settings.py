@@ -76,6 +76,20 @@ class RecordingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointSettings:
+    """Addresses customers give us (webhook URLs, own-bucket endpoints) and webhook delivery."""
+
+    # TALKTURO_ALLOW_PRIVATE_ENDPOINTS=1: local setups and tests may use private addresses.
+    allow_private: bool = False
+    # Total limit for the own-bucket probe (write, read back, delete).
+    probe_timeout_s: float = 15.0
+    # One webhook delivery attempt, connect to last byte.
+    webhook_timeout_s: float = 10.0
+    # Multiplies the webhook retry schedule; tests shrink it, production keeps 1.
+    webhook_retry_scale: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service needs, built once at start-up."""
 
@@ -85,6 +99,7 @@ class Settings:
     server: ServerSettings
     recording: RecordingSettings
     secret_key: str
+    endpoints: EndpointSettings = EndpointSettings()
 
     @property
     def spool_dir(self) -> Path:
@@ -167,6 +182,27 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
         raise SettingsError(f"TALKTURO_DATA_DIR {str(data_dir)!r} is not writable: {exc}") from None
 
 
+def _endpoint_settings(env: Mapping[str, str]) -> EndpointSettings:
+    allow = (env.get("TALKTURO_ALLOW_PRIVATE_ENDPOINTS") or "0").strip().lower()
+    if allow not in {"0", "1", "true", "false", "yes", "no"}:
+        raise SettingsError("TALKTURO_ALLOW_PRIVATE_ENDPOINTS must be 0 or 1")
+    scale_raw = env.get("TALKTURO_WEBHOOK_RETRY_SCALE") or "1"
+    try:
+        scale = float(scale_raw)
+    except ValueError:
+        raise SettingsError(
+            f"TALKTURO_WEBHOOK_RETRY_SCALE must be a number, not {scale_raw!r}"
+        ) from None
+    if not 0 < scale <= 1:
+        raise SettingsError("TALKTURO_WEBHOOK_RETRY_SCALE must be above 0 and at most 1")
+    return EndpointSettings(
+        allow_private=allow in {"1", "true", "yes"},
+        probe_timeout_s=_seconds(env, "TALKTURO_ENDPOINT_PROBE_TIMEOUT", "15", 0.1, 300),
+        webhook_timeout_s=_seconds(env, "TALKTURO_WEBHOOK_TIMEOUT", "10", 0.1, 60),
+        webhook_retry_scale=scale,
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -219,4 +255,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         recording=RecordingSettings(stream_timeout_s=timeout, drain_timeout_s=drain),
         secret_key=_secret_key(env, data_dir),
+        endpoints=_endpoint_settings(env),
     )
