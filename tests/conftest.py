@@ -157,6 +157,8 @@ def make_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
         "TALKTURO_DATABASE_URL": db_url,
         "TALKTURO_SECRET_KEY": "test-secret-key-0123456789abcdef",
         "TALKTURO_EMBEDDED_WORKER": "0",
+        # moto_server and webhook receivers run on loopback; guard tests set "0".
+        "TALKTURO_ALLOW_PRIVATE_ENDPOINTS": "1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from tests.conftest import Tenant, free_port, login, make_tenant, s3_client, wait_for_port
+from tests.conftest import (
+    Tenant,
+    free_port,
+    login,
+    make_env,
+    make_tenant,
+    s3_client,
+    wait_for_port,
+)
 from tests.playback.conftest import SpeechRecording, make_speech_recording
 from tests.retention.conftest import seed_recording
 from web.models import Org, Plan, Recording
@@ -113,6 +122,13 @@ def auth_s3() -> Iterator[AuthS3]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def env(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> dict[str, str]:
+    """The app's environment; a test may add settings with ``parametrize("env", ..., indirect)``."""
+    extra: dict[str, str] = getattr(request, "param", {})
+    return make_env(tmp_path / "data", db_url, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -393,3 +409,85 @@ async def test_legal_hold(
     assert await purge.purge_due(settings, app.state.storages) == 1
     gone = await client.put(url, json={"legal_hold": True}, headers=tenant.api())
     assert gone.status_code == 409
+
+
+GUARDED = {"TALKTURO_ALLOW_PRIVATE_ENDPOINTS": "0"}
+
+
+@pytest.mark.parametrize("env", [GUARDED], indirect=True)
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "2130706433",
+        "0x7f.1",
+        "0177.0.0.1",
+        "127.1",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[::1]",
+        "0.0.0.0",
+        "169.254.169.254",
+        "[fd00:ec2::254]",
+        "10.0.0.5",
+    ],
+)
+async def test_an_own_bucket_on_our_network_is_refused_without_a_request(
+    client: httpx.AsyncClient, tenant: Tenant, auth_s3: AuthS3, host: str
+) -> None:
+    await _enterprise(tenant)
+    port = auth_s3.endpoint.rsplit(":", 1)[1]
+    before = auth_s3.object_keys()
+    body = auth_s3.body(endpoint_url=f"http://{host}:{port}")
+    resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    # The guard's sentence: refused before any request was made.
+    assert "public internet address" in detail
+    assert port not in detail
+    assert (await Org.get(id=tenant.org.id)).bucket_name is None
+    assert auth_s3.object_keys() == before
+
+
+@pytest.mark.parametrize("env", [{"TALKTURO_ENDPOINT_PROBE_TIMEOUT": "0.5"}], indirect=True)
+async def test_an_endpoint_that_accepts_and_never_answers_gives_422(
+    client: httpx.AsyncClient, tenant: Tenant, auth_s3: AuthS3
+) -> None:
+    await _enterprise(tenant)
+    # Connections complete in the kernel's backlog; nothing ever reads or answers them.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = str(silent.getsockname()[1])
+        body = auth_s3.body(endpoint_url=f"http://127.0.0.1:{port}")
+        resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert "did not answer within 0.5 s" in detail
+    assert port not in detail
+    assert (await Org.get(id=tenant.org.id)).bucket_name is None
+
+
+async def test_an_endpoint_named_by_host_name_is_probed_at_the_checked_address(
+    client: httpx.AsyncClient, tenant: Tenant, auth_s3: AuthS3
+) -> None:
+    await _enterprise(tenant)
+    port = auth_s3.endpoint.rsplit(":", 1)[1]
+    body = auth_s3.body(endpoint_url=f"http://localhost:{port}")
+    resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["endpoint_url"] == f"http://localhost:{port}"
+
+
+async def test_a_closed_port_and_a_refusing_host_read_the_same(
+    client: httpx.AsyncClient, tenant: Tenant, auth_s3: AuthS3
+) -> None:
+    await _enterprise(tenant)
+    details = []
+    for endpoint in (f"http://127.0.0.1:{free_port()}", "http://127.0.0.1:9"):
+        body = auth_s3.body(endpoint_url=endpoint)
+        resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
+        assert resp.status_code == 422
+        details.append(resp.json()["detail"])
+    assert details[0] == details[1]

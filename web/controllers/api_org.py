@@ -133,7 +133,9 @@ class ApiOrgController(Controller):
         changes = {
             f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not UNSET
         }
-        org = await org_storage.update(principal.org_id, settings.secret_key, changes)
+        org = await org_storage.update(
+            principal.org_id, settings.secret_key, changes, settings.endpoints
+        )
         return _storage(org, settings)
 
 

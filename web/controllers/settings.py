@@ -96,7 +96,9 @@ class SettingsController(Controller):
         ctx = await _storage_context(settings, principal)
         try:
             changes = _form_changes(form, ctx["view"])
-            await org_storage.update(principal.org_id, settings.secret_key, changes)
+            await org_storage.update(
+                principal.org_id, settings.secret_key, changes, settings.endpoints
+            )
         except DomainError as exc:
             if isinstance(exc, PermissionDenied):
                 raise

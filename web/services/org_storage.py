@@ -11,8 +11,10 @@ New recordings go to the bucket saved last; existing ones stay where they were w
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,10 +24,12 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import BotoCoreError, ClientError
 from tortoise.transactions import in_transaction
 
+from web import netguard
 from web.errors import Conflict, InvalidInput, PermissionDenied, Unprocessable
 from web.models import Org, Plan, Recording, RecordingStatus
 from web.security import decrypt_secret, encrypt_secret
 from web.services import retention
+from web.settings import EndpointSettings
 from web.storage import OwnBucket
 from web.storage.s3 import client_config
 from web.tenancy import get_org
@@ -178,19 +182,40 @@ def _explain(exc: Exception, cfg: BucketConfig, step: str) -> Unprocessable:
         if code in _WRONG_REGION:
             return Unprocessable(f"Wrong region: {where} is not in region {cfg.region!r} ({code}).")
         return Unprocessable(f"The storage refused to {step} a test object in {where} ({code}).")
+    # One sentence whatever went wrong, so the answer does not tell what listens where.
     return Unprocessable(
-        f"The storage endpoint cannot be reached ({type(exc).__name__}); check endpoint_url"
-        " and region."
+        "The storage endpoint cannot be reached or did not answer as S3 does; check"
+        " endpoint_url and region."
     )
 
 
-async def probe_bucket(cfg: BucketConfig) -> None:
+async def probe_bucket(cfg: BucketConfig, endpoints: EndpointSettings | None = None) -> None:
     """Write, read back and delete a probe object with ``cfg``'s credentials.
 
-    Raises Unprocessable naming the problem; leaves no probe object behind when it can.
+    A custom ``endpoint_url`` goes through the address guard and the client connects only
+    to the checked addresses; the whole probe has a total time limit. Raises Unprocessable
+    naming the problem; leaves no probe object behind when it can.
     """
+    limits = endpoints or EndpointSettings()
+    try:
+        async with asyncio.timeout(limits.probe_timeout_s):
+            await _probe(cfg, limits)
+    except TimeoutError:
+        raise Unprocessable(
+            f"The storage endpoint did not answer within {limits.probe_timeout_s:g} s;"
+            " check endpoint_url and region."
+        ) from None
+
+
+async def _probe(cfg: BucketConfig, limits: EndpointSettings) -> None:
+    resolver = None
+    if cfg.endpoint_url:
+        checked = await netguard.check_url(
+            cfg.endpoint_url, field="endpoint_url", allow_private=limits.allow_private
+        )
+        resolver = netguard.PinnedResolver(checked)
     args: dict[str, Any] = {
-        "config": client_config(),
+        "config": client_config(resolver),
         "region_name": cfg.region,
         "aws_access_key_id": cfg.access_key_id,
         "aws_secret_access_key": cfg.secret_access_key,
@@ -221,10 +246,10 @@ async def probe_bucket(cfg: BucketConfig) -> None:
             raise _explain(exc, cfg, step) from None
         finally:
             if written:
-                try:
-                    await client.delete_object(Bucket=cfg.bucket, Key=key)
-                except (ClientError, *_UNREACHABLE):
-                    pass
+                # Best effort, and bounded: the probe's own limit may already be spent.
+                with suppress(ClientError, *_UNREACHABLE):
+                    async with asyncio.timeout(5):
+                        await client.delete_object(Bucket=cfg.bucket, Key=key)
 
 
 def _require_enterprise(org: Org, what: str) -> None:
@@ -281,6 +306,7 @@ async def update(
     org_id: uuid.UUID,
     settings_secret: str,
     changes: dict[str, Any],
+    endpoints: EndpointSettings | None = None,
 ) -> Org:
     """Apply ``changes`` (keys present = fields to change) after checking them all.
 
@@ -333,7 +359,7 @@ async def update(
                 " are there. Rotating the access key and secret is fine."
             )
         if cfg is not None:
-            await probe_bucket(cfg)
+            await probe_bucket(cfg, endpoints)
     # Everything is checked: save it all at once.
     saved: dict[str, Any] = {}
     if remove:

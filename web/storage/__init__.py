@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiobotocore.session import AioSession
 
+from web import netguard
 from web.security import decrypt_secret
 from web.settings import Settings
 from web.storage.base import (
@@ -103,8 +104,26 @@ class Storages:
         region: str | None,
         access_key: str | None,
         secret: str | None,
+        *,
+        pin: bool = False,
     ) -> S3Client:
-        args: dict[str, Any] = {"config": client_config(), "region_name": region or "us-east-1"}
+        resolver = None
+        if endpoint and pin:
+            try:
+                checked = await netguard.check_url(
+                    endpoint,
+                    field="endpoint_url",
+                    allow_private=self.settings.endpoints.allow_private,
+                )
+            except netguard.EndpointRefused as exc:
+                raise StorageUnavailable(
+                    f"the org's bucket endpoint is refused: {exc.detail}"
+                ) from None
+            resolver = netguard.PinnedResolver(checked)
+        args: dict[str, Any] = {
+            "config": client_config(resolver),
+            "region_name": region or "us-east-1",
+        }
         if endpoint:
             args["endpoint_url"] = endpoint
         if access_key and secret:
@@ -128,8 +147,9 @@ class Storages:
             if client is None:
                 encrypted = own.secret_encrypted
                 secret = decrypt_secret(self.settings.secret_key, encrypted) if encrypted else None
+                # An org's endpoint is the customer's: checked and pinned like any other.
                 client = await self._open_client(
-                    own.endpoint_url, own.region, own.access_key_id, secret
+                    own.endpoint_url, own.region, own.access_key_id, secret, pin=True
                 )
                 self._clients[cache_key] = client
         return S3Storage(client, bucket, own.prefix)

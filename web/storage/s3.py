@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiobotocore.config import AioConfig
+from aiohttp.abc import AbstractResolver
 from botocore.exceptions import BotoCoreError, ClientError
 
 from web.storage.base import CHUNK_SIZE, ObjectInfo, ObjectNotFound, StorageUnavailable, check_key
@@ -20,9 +21,14 @@ if TYPE_CHECKING:
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
 
 
-def client_config() -> AioConfig:
-    """Client settings: checksums only when required (many S3-compatible servers need it)."""
+def client_config(resolver: AbstractResolver | None = None) -> AioConfig:
+    """Client settings: checksums only when required (many S3-compatible servers need it).
+
+    ``resolver`` pins a customer's endpoint to the addresses the guard checked.
+    """
+    extra: dict[str, Any] = {"connector_args": {"resolver": resolver}} if resolver else {}
     return AioConfig(
+        **extra,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         connect_timeout=5,
