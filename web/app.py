@@ -27,6 +27,7 @@ from litestar.types import ControllerRouterHandler
 from web.controllers.api_assistants import ApiAssistantsController
 from web.controllers.api_calls import ApiCallsController
 from web.controllers.api_org import ApiLegalHoldController, ApiOrgController
+from web.controllers.api_webhooks import ApiWebhooksController
 from web.controllers.auth import AuthController
 from web.controllers.dashboard import DashboardController
 from web.controllers.export import ApiExportController, ExportDashboardController
@@ -64,6 +65,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiOrgController,
     ApiLegalHoldController,
     ApiExportController,
+    ApiWebhooksController,
     IngestController,
     media_stream,
     PlaybackController,

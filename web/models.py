@@ -290,3 +290,65 @@ class OrgExportKey(Model):
 
     class Meta:
         table = "org_export_key"
+
+
+class WebhookEndpoint(Model):
+    """Where an org wants recording events sent, signed with its secret (Standard Webhooks)."""
+
+    id = fields.UUIDField(primary_key=True)
+    org: fields.ForeignKeyRelation[Org] = fields.ForeignKeyField(
+        "models.Org", related_name="webhook_endpoints", on_delete=fields.CASCADE
+    )
+    url = fields.CharField(max_length=2000)
+    description = fields.CharField(max_length=500, default="")
+    events: list[str] = fields.JSONField(default=list)
+    enabled = fields.BooleanField(default=True)
+    secret_encrypted = fields.TextField()
+    # After a roll the previous secret still signs (beside the new one) until this time.
+    previous_secret_encrypted = fields.TextField(null=True)
+    previous_secret_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "webhook_endpoint"
+        indexes = (Index(fields=("org_id", "created_at"), name="whe_org_created"),)
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Model):
+    """One event for one endpoint (the outbox row), and how its delivery is going."""
+
+    id = fields.UUIDField(primary_key=True)
+    org: fields.ForeignKeyRelation[Org] = fields.ForeignKeyField(
+        "models.Org", related_name="webhook_deliveries", on_delete=fields.CASCADE
+    )
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    # The ``webhook-id`` header: one per state change, the same on every attempt.
+    event_id = fields.CharField(max_length=64)
+    type = fields.CharField(max_length=50)
+    call_id = fields.UUIDField()
+    occurred_at = fields.DatetimeField()
+    status = fields.CharEnumField(DeliveryStatus, max_length=20, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.TextField(default="")
+    next_attempt_at = fields.DatetimeField(null=True)
+    claimed_by = fields.CharField(max_length=200, null=True)
+    claimed_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    delivered_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (
+            Index(fields=("status", "next_attempt_at"), name="whd_status_next"),
+            Index(fields=("endpoint_id", "created_at", "id"), name="whd_endpoint_created"),
+        )

@@ -30,6 +30,17 @@ ENCODER_LAG = Histogram(
 RECORDINGS = Gauge("talkturo_recordings", "Recordings by status", ["status"])
 UPLOAD_RETRIES = Counter("talkturo_upload_retries_total", "Recording uploads retried")
 PURGED = Counter("talkturo_purged_total", "Recordings purged by retention")
+WEBHOOK_ATTEMPTS = Counter(
+    "talkturo_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered, retrying, failed)",
+    ["outcome"],
+)
+WEBHOOK_FAILURES = Counter(
+    "talkturo_webhook_delivery_failures_total", "Webhook attempts that got no 2xx answer"
+)
+WEBHOOK_OLDEST_PENDING = Gauge(
+    "talkturo_webhook_oldest_pending_seconds", "Age of the oldest webhook delivery still pending"
+)
 REQUEST_LATENCY = Histogram(
     "talkturo_request_duration_seconds",
     "HTTP request latency by route",

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from web.errors import NotFound
-from web.models import ApiKey, Assistant, Call, Org, Recording
+from web.models import ApiKey, Assistant, Call, Org, Recording, WebhookDelivery, WebhookEndpoint
 
 
 def parse_id(raw: str | uuid.UUID, what: str) -> uuid.UUID:
@@ -68,3 +68,30 @@ async def call_by_signed_link(call_id: str) -> Call:
 async def api_keys_of(org_id: uuid.UUID) -> list[ApiKey]:
     """The org's API keys, live ones first, newest first."""
     return await ApiKey.filter(org_id=org_id).order_by("revoked_at", "-created_at")
+
+
+async def get_webhook_endpoint(org_id: uuid.UUID, endpoint_id: str | uuid.UUID) -> WebhookEndpoint:
+    """The org's webhook endpoint, or NotFound (also when it belongs to another org)."""
+    found = await WebhookEndpoint.get_or_none(
+        id=parse_id(endpoint_id, "webhook endpoint"), org_id=org_id
+    )
+    if found is None:
+        raise NotFound("No such webhook endpoint.")
+    return found
+
+
+async def webhook_endpoints_of(org_id: uuid.UUID) -> list[WebhookEndpoint]:
+    """The org's webhook endpoints, oldest first."""
+    return await WebhookEndpoint.filter(org_id=org_id).order_by("created_at", "id")
+
+
+async def get_delivery(endpoint: WebhookEndpoint, delivery_id: str | uuid.UUID) -> WebhookDelivery:
+    """A delivery of an endpoint already looked up through its org, or NotFound."""
+    found = await WebhookDelivery.get_or_none(
+        id=parse_id(delivery_id, "delivery"),
+        endpoint_id=endpoint.id,
+        org_id=endpoint.org_id,  # type: ignore[attr-defined]
+    )
+    if found is None:
+        raise NotFound("No such delivery.")
+    return found

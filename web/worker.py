@@ -17,6 +17,7 @@ from typing import Any
 log = logging.getLogger("talkturo.worker")
 
 Job = Callable[[Any], Awaitable[int]]
+Closer = Callable[[Any], Awaitable[None]]
 
 
 @dataclass
@@ -24,9 +25,14 @@ class WorkerJobs:
     """The jobs one pass runs, in order; each gets the app state and returns work done."""
 
     jobs: list[tuple[str, Job]] = field(default_factory=list)
+    # Run when the loop stops, to release what jobs hold (HTTP clients, tasks).
+    closers: list[Closer] = field(default_factory=list)
 
     def add(self, name: str, job: Job) -> None:
         self.jobs.append((name, job))
+
+    def add_closer(self, closer: Closer) -> None:
+        self.closers.append(closer)
 
 
 JOBS = WorkerJobs()
@@ -45,10 +51,17 @@ async def run_pass(state: Any) -> dict[str, int]:
 
 
 async def run_forever(state: Any, interval_s: float = 2.0) -> None:
-    """Run passes until cancelled."""
-    while True:
-        await run_pass(state)
-        await asyncio.sleep(interval_s)
+    """Run passes until cancelled; then let each job release what it holds."""
+    try:
+        while True:
+            await run_pass(state)
+            await asyncio.sleep(interval_s)
+    finally:
+        for closer in JOBS.closers:
+            try:
+                await closer(state)
+            except Exception:
+                log.exception("worker clean-up failed")
 
 
 @asynccontextmanager
@@ -66,9 +79,11 @@ async def embedded_worker(state: Any, interval_s: float = 2.0) -> AsyncIterator[
 def _register_builtin_jobs() -> None:
     from web import ratelimit
     from web.recordings import jobs
+    from web.webhooks import delivery
 
     jobs.register(JOBS)
     ratelimit.register(JOBS)
+    delivery.register(JOBS)
 
 
 _register_builtin_jobs()

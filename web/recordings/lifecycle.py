@@ -27,6 +27,8 @@ from tortoise.transactions import in_transaction
 from web.models import Call, Recording, RecordingStatus
 from web.recordings.node import Identity
 from web.recordings.spool import remove_spool
+from web.webhooks import events
+from web.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger("talkturo.recordings")
 status_log = logging.getLogger("talkturo.recording")
@@ -50,13 +52,26 @@ def log_status(call_id: Any, org_id: Any, status: RecordingStatus, **extra: Any)
     )
 
 
-def _state_changed(
+# The states a customer's webhook endpoints hear about, and the event each one is.
+_WEBHOOK_EVENTS = {
+    RecordingStatus.AVAILABLE: events.RECORDING_AVAILABLE,
+    RecordingStatus.FAILED: events.RECORDING_FAILED,
+    RecordingStatus.DELETED: events.RECORDING_DELETED,
+    RecordingStatus.PURGED: events.RECORDING_PURGED,
+}
+
+
+async def _state_changed(
     conn: BaseDBAsyncClient, rec: Recording, to: RecordingStatus, note: Mapping[str, Any]
 ) -> None:
     """Every state change passes here, inside its transaction (``conn``); it logs the change.
 
-    An event that must commit or roll back with the change is recorded here, on ``conn``.
+    An event that must commit or roll back with the change is recorded here, on ``conn``:
+    the webhook outbox gets its event exactly when the change commits.
     """
+    event = _WEBHOOK_EVENTS.get(to)
+    if event is not None:
+        await webhook_outbox.record(event, rec.org_id, rec.call_id, using_db=conn)  # type: ignore[attr-defined]
     log_status(rec.call_id, rec.org_id, to, **note)  # type: ignore[attr-defined]
 
 
@@ -81,7 +96,7 @@ async def transition(
     if not changed:
         return False
     rec.status = to
-    _state_changed(conn, rec, to, note or {})
+    await _state_changed(conn, rec, to, note or {})
     return True
 
 
@@ -123,7 +138,7 @@ async def new_row(
             claimed_by=me.worker,
             claimed_until=now + LEASE,
         )
-        _state_changed(conn, row, status, {})
+        await _state_changed(conn, row, status, {})
     return row
 
 
