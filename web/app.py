@@ -36,6 +36,7 @@ from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
 from web.controllers.settings import SettingsController
+from web.controllers.settings_webhooks import SettingsWebhooksController
 from web.db import close_db, open_db
 from web.dependencies import APP_DEPENDENCIES
 from web.errors import DomainError, NotAuthenticated, RateLimited
@@ -60,6 +61,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     DashboardController,
     ExportDashboardController,
     SettingsController,
+    SettingsWebhooksController,
     ApiAssistantsController,
     ApiCallsController,
     ApiOrgController,

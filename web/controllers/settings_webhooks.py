@@ -1,0 +1,144 @@
+"""Settings → Webhooks (admins): endpoints, their secret shown once, and the delivery log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.response import Template
+
+from web.auth import Principal, dashboard_principal
+from web.errors import DomainError, InvalidInput, PermissionDenied
+from web.rendering import render
+from web.webhooks import endpoints as svc
+from web.webhooks.events import EVENT_TYPES
+
+# How many deliveries each endpoint's log shows on the page.
+LOG_ROWS = 20
+PAGE = "settings/webhooks.html"
+FRAGMENT = "settings/_webhooks.html"
+
+
+def _admin(principal: Principal) -> None:
+    if not principal.is_admin:
+        raise PermissionDenied("Only admins can see or change webhooks. Ask an admin of your org.")
+
+
+async def _context(principal: Principal, **extra: Any) -> dict[str, Any]:
+    rows = await svc.list_endpoints(principal.org_id)
+    hooks = []
+    for endpoint in rows:
+        page = await svc.deliveries(principal.org_id, str(endpoint.id), limit=LOG_ROWS)
+        hooks.append(
+            {
+                **svc.to_dict(endpoint),
+                "deliveries": [svc.delivery_to_dict(d) for d in page.items],
+            }
+        )
+    return {
+        "principal": principal,
+        "nav": "webhooks",
+        "hooks": hooks,
+        "event_types": EVENT_TYPES,
+        "form": {"url": "", "description": "", "events": list(EVENT_TYPES)},
+        "error": None,
+        "saved": None,
+        "new_secret": None,
+        "secret_for": None,
+        **extra,
+    }
+
+
+class SettingsWebhooksController(Controller):
+    """The Webhooks settings page and its actions (HTMX fragments or full pages)."""
+
+    include_in_schema = False
+    path = "/settings/webhooks"
+    dependencies = {"principal": Provide(dashboard_principal)}
+
+    @get("/")
+    async def page(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Endpoints, the form to add one, and each endpoint's recent deliveries."""
+        _admin(principal)
+        return render(request, PAGE, FRAGMENT, await _context(principal))
+
+    @post("/", status_code=200)
+    async def create(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """Add an endpoint; its secret is shown on this answer only."""
+        _admin(principal)
+        form = await request.form()
+        chosen = [str(e) for e in form.getall("events")] if "events" in form else []
+        url = str(form.get("url", ""))
+        description = str(form.get("description", ""))
+        try:
+            endpoint, secret = await svc.create(
+                principal.org_id, request.app.state.settings, url, chosen, description
+            )
+        except DomainError as exc:
+            ctx = await _context(
+                principal,
+                error=exc.detail,
+                form={"url": url, "description": description, "events": chosen},
+            )
+            return render(request, PAGE, FRAGMENT, ctx, status_code=exc.status_code)
+        ctx = await _context(principal, new_secret=secret, secret_for=str(endpoint.id))
+        return render(request, PAGE, FRAGMENT, ctx)
+
+    @post("/{webhook_id:str}/roll-secret", status_code=200)
+    async def roll(
+        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
+    ) -> Template:
+        """A new secret, shown once; the old one still signs for 24 hours."""
+        _admin(principal)
+        endpoint, secret = await svc.roll_secret(
+            principal.org_id, webhook_id, request.app.state.settings
+        )
+        ctx = await _context(
+            principal,
+            new_secret=secret,
+            secret_for=str(endpoint.id),
+            saved="New secret made. For 24 hours deliveries are signed with both the old and"
+            " the new secret.",
+        )
+        return render(request, PAGE, FRAGMENT, ctx)
+
+    @post("/{webhook_id:str}/enabled", status_code=200)
+    async def set_enabled(
+        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
+    ) -> Template:
+        """Turn an endpoint on or off (``enabled=true|false``)."""
+        _admin(principal)
+        raw = str((await request.form()).get("enabled", "")).strip().lower()
+        if raw not in {"true", "false"}:
+            raise InvalidInput("enabled must be true or false.")
+        endpoint = await svc.update(
+            principal.org_id, webhook_id, request.app.state.settings, {"enabled": raw == "true"}
+        )
+        state = "on" if endpoint.enabled else "off: no new events are queued for it"
+        ctx = await _context(principal, saved=f"Endpoint {endpoint.url} is {state}.")
+        return render(request, PAGE, FRAGMENT, ctx)
+
+    @post("/{webhook_id:str}/delete", status_code=200)
+    async def remove(
+        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
+    ) -> Template:
+        """Delete an endpoint and its delivery log."""
+        _admin(principal)
+        await svc.delete(principal.org_id, webhook_id)
+        ctx = await _context(principal, saved="Endpoint deleted.")
+        return render(request, PAGE, FRAGMENT, ctx)
+
+    @post("/{webhook_id:str}/deliveries/{delivery_id:str}/retry", status_code=200)
+    async def redeliver(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        webhook_id: str,
+        delivery_id: str,
+    ) -> Template:
+        """Send a delivery again now."""
+        _admin(principal)
+        d = await svc.retry(principal.org_id, webhook_id, delivery_id)
+        ctx = await _context(principal, saved=f"Delivery of {d.type} ({d.event_id}) queued again.")
+        return render(request, PAGE, FRAGMENT, ctx)
