@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import ssl
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -70,7 +71,8 @@ def signature_header(secrets_: list[str], event_id: str, when: datetime, body: b
 class Dispatcher:
     """Sends due deliveries for one process, with one shared HTTP client."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, verify: ssl.SSLContext | bool = True) -> None:
+        """``verify``: how TLS certificates are checked (the system's CAs by default)."""
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         limits = settings.endpoints
@@ -81,6 +83,7 @@ class Dispatcher:
             timeout=httpx.Timeout(self.timeout_s),
             follow_redirects=False,
             trust_env=False,
+            verify=verify,
             limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=8),
             headers={"user-agent": USER_AGENT},
         )
