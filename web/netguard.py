@@ -184,7 +184,7 @@ async def check_url(
             raise EndpointRefused(f"{field}: the host name {host!r} does not resolve.")
     if not allow_private:
         for raw in addresses:
-            if is_forbidden(ipaddress.ip_address(raw.split("%", 1)[0])):
+            if _forbidden_text(raw):
                 raise EndpointRefused(
                     f"{field} must reach a public internet address; this host is on a"
                     " private, local or reserved network."
@@ -221,6 +221,64 @@ class PinnedResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         """Nothing to release."""
+
+
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """An aiohttp resolver that checks every answer: for long-lived clients (own buckets).
+
+    The addresses aiohttp connects to are the ones checked in the same call, so there is
+    no window for rebinding; a refused host fails like an unreachable one (OSError).
+    aiohttp does not ask a resolver about IP literals: check those with
+    :func:`refuse_literal` when the client is made.
+    """
+
+    def __init__(self, *, allow_private: bool, timeout_s: float = RESOLVE_TIMEOUT_S) -> None:
+        self._allow_private = allow_private
+        self._timeout_s = timeout_s
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        """Resolve ``host`` and refuse it unless every address may be used."""
+        name = host.strip("[]")
+        literal = literal_address(name)
+        addresses = [str(literal)] if literal else await _resolve(name, port, self._timeout_s)
+        if not addresses:
+            raise OSError(f"{host!r} does not resolve")
+        if not self._allow_private and any(_forbidden_text(a) for a in addresses):
+            raise OSError("the endpoint is not a public internet address")
+        return [
+            {
+                "hostname": host,
+                "host": addr,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in addr else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for addr in addresses
+        ]
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+def _forbidden_text(address: str) -> bool:
+    return is_forbidden(ipaddress.ip_address(address.split("%", 1)[0]))
+
+
+def refuse_literal(url: str, *, field: str, allow_private: bool) -> None:
+    """EndpointRefused when ``url``'s host is spelled as a forbidden IP address (no DNS)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        raise EndpointRefused(f"{field} is not a valid URL.") from None
+    literal = literal_address(host)
+    if literal is not None and not allow_private and is_forbidden(literal):
+        raise EndpointRefused(
+            f"{field} must reach a public internet address; this host is on a"
+            " private, local or reserved network."
+        )
 
 
 def pinned_url(endpoint: CheckedEndpoint, address: str, url: str | None = None) -> str:

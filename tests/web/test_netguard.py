@@ -138,3 +138,29 @@ async def test_the_pinned_resolver_answers_only_the_checked_name() -> None:
     assert [a["host"] for a in answers] == list(checked.addresses)
     with pytest.raises(OSError, match="not checked"):
         await resolver.resolve("example.com", 1)
+
+
+async def test_the_guarded_resolver_checks_every_answer() -> None:
+    guarded = netguard.GuardedResolver(allow_private=False)
+    with pytest.raises(OSError, match="not a public internet address"):
+        await guarded.resolve("localhost", 80)
+    with pytest.raises(OSError, match="not a public internet address"):
+        await guarded.resolve("0x7f.1", 80)
+    with pytest.raises(OSError, match="does not resolve"):
+        await guarded.resolve("no-such-host.invalid", 80)
+    answers = await guarded.resolve("8.8.8.8", 443)
+    assert [a["host"] for a in answers] == ["8.8.8.8"]
+    lifted = netguard.GuardedResolver(allow_private=True)
+    assert {a["host"] for a in await lifted.resolve("localhost", 80)} <= {"127.0.0.1", "::1"}
+
+
+def test_literal_addresses_are_refused_without_dns() -> None:
+    with pytest.raises(EndpointRefused):
+        netguard.refuse_literal(
+            "http://[::ffff:10.0.0.1]:9000", field="endpoint_url", allow_private=False
+        )
+    netguard.refuse_literal(
+        "http://[::ffff:10.0.0.1]:9000", field="endpoint_url", allow_private=True
+    )
+    netguard.refuse_literal("https://s3.example.com", field="endpoint_url", allow_private=False)
+    netguard.refuse_literal("https://8.8.8.8", field="endpoint_url", allow_private=False)

@@ -109,17 +109,16 @@ class Storages:
     ) -> S3Client:
         resolver = None
         if endpoint and pin:
+            # Checked at every connection, not now: a DNS hiccup delays an upload (it is
+            # retried) instead of failing the recording.
+            allow = self.settings.endpoints.allow_private
             try:
-                checked = await netguard.check_url(
-                    endpoint,
-                    field="endpoint_url",
-                    allow_private=self.settings.endpoints.allow_private,
-                )
+                netguard.refuse_literal(endpoint, field="endpoint_url", allow_private=allow)
             except netguard.EndpointRefused as exc:
                 raise StorageUnavailable(
                     f"the org's bucket endpoint is refused: {exc.detail}"
                 ) from None
-            resolver = netguard.PinnedResolver(checked)
+            resolver = netguard.GuardedResolver(allow_private=allow)
         args: dict[str, Any] = {
             "config": client_config(resolver),
             "region_name": region or "us-east-1",

@@ -1,0 +1,70 @@
+"""An org's own bucket is reached through the address guard at run time too.
+
+A saved endpoint whose name later resolves to our own network (DNS rebinding, or saved
+before the guard existed) gets no request: every connection is checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import MotoServer, create_bucket, make_env
+from web.models import Org, Plan
+from web.security import encrypt_secret
+from web.settings import Settings, load_settings
+from web.storage import Storages, StorageUnavailable
+
+
+def _settings(tmp_path: Path, allow: str) -> Settings:
+    return load_settings(
+        make_env(tmp_path / "data", "sqlite://:memory:", TALKTURO_ALLOW_PRIVATE_ENDPOINTS=allow)
+    )
+
+
+def _org(settings: Settings, endpoint: str, bucket: str) -> Org:
+    return Org(
+        name="Acme",
+        plan=Plan.ENTERPRISE,
+        bucket_name=bucket,
+        bucket_prefix="own",
+        bucket_region="us-east-1",
+        bucket_endpoint_url=endpoint,
+        bucket_access_key_id="testing",
+        bucket_secret_encrypted=encrypt_secret(settings.secret_key, "testing"),
+    )
+
+
+def _keys(endpoint: str, bucket: str) -> list[str]:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+async def test_a_name_resolving_to_loopback_gets_no_request(
+    tmp_path: Path, moto_server: MotoServer
+) -> None:
+    bucket = create_bucket(moto_server.endpoint)
+    by_name = f"http://localhost:{moto_server.port}"
+    settings = _settings(tmp_path, "0")
+    async with Storages(settings) as storages:
+        storage = await storages.for_org(_org(settings, by_name, bucket))
+        with pytest.raises(StorageUnavailable):
+            await storage.put_bytes("a/b.mp3", b"audio", "audio/mpeg")
+        with pytest.raises(StorageUnavailable):
+            await storages.for_org(_org(settings, moto_server.endpoint, bucket))
+    assert _keys(moto_server.endpoint, bucket) == []
+
+    # The same bucket with the guard lifted: the request goes through.
+    lifted = _settings(tmp_path, "1")
+    async with Storages(lifted) as storages:
+        storage = await storages.for_org(_org(lifted, by_name, bucket))
+        await storage.put_bytes("a/b.mp3", b"audio", "audio/mpeg")
+    assert _keys(moto_server.endpoint, bucket) == ["own/a/b.mp3"]
