@@ -165,7 +165,7 @@ class ApiWebhooksController(Controller):
         "/{webhook_id:str}",
         responses={
             **ok_response(Webhook, "The endpoint.", _EXAMPLE),
-            **error_responses(401, 403, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def get_webhook(self, principal: Principal, webhook_id: str) -> Webhook:
@@ -198,7 +198,7 @@ class ApiWebhooksController(Controller):
     @delete(
         "/{webhook_id:str}",
         status_code=204,
-        responses=error_responses(401, 403, 404, 429),
+        responses=error_responses(400, 401, 403, 404, 429),
     )
     async def delete_webhook(self, principal: Principal, webhook_id: str) -> None:
         """Delete the endpoint and its delivery log; nothing more is sent to it."""
@@ -209,7 +209,7 @@ class ApiWebhooksController(Controller):
         status_code=200,
         responses={
             **ok_response(WebhookWithSecret, "The endpoint and its new secret.", _SECRET_EXAMPLE),
-            **error_responses(401, 403, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def roll_secret(
@@ -245,7 +245,7 @@ class ApiWebhooksController(Controller):
         status_code=200,
         responses={
             **ok_response(Delivery, "The delivery, due now.", _DELIVERY_EXAMPLE["items"][0]),
-            **error_responses(401, 403, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def retry_delivery(
