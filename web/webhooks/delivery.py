@@ -147,7 +147,8 @@ class Dispatcher:
 
     async def _observe_backlog(self) -> None:
         oldest = (
-            await WebhookDelivery.filter(status=DeliveryStatus.PENDING)
+            # A disabled endpoint's backlog waits on purpose: it is not a delivery problem.
+            await WebhookDelivery.filter(status=DeliveryStatus.PENDING, endpoint__enabled=True)
             .order_by("created_at")
             .limit(1)
             .values_list("created_at", flat=True)
