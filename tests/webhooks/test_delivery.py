@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import httpx
 import pytest
+from litestar import Litestar
 from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from tortoise.transactions import in_transaction
@@ -22,7 +23,8 @@ from tests.webhooks.conftest import (
 from web.models import Recording, RecordingStatus, WebhookDelivery
 from web.settings import Settings
 from web.webhooks import events, outbox
-from web.webhooks.delivery import RETRY_DELAYS_S, Dispatcher, retry_delay
+from web.webhooks.delivery import RETRY_DELAYS_S, Dispatcher, close_worker, retry_delay
+from web.worker import run_pass
 
 
 def _sample(name: str, **labels: str) -> float:
@@ -300,3 +302,28 @@ async def test_the_oldest_pending_age_is_a_metric(
     )
     await dispatcher.pass_once()
     assert _sample("talkturo_webhook_oldest_pending_seconds") > 300 * 86400
+
+
+async def test_the_worker_pass_does_not_wait_for_a_hanging_endpoint(
+    client: httpx.AsyncClient,
+    app: Litestar,
+    tenant: Tenant,
+    speech_wav: bytes,
+) -> None:
+    slow = Receiver(0, hang=True)
+    await slow.start()
+    try:
+        hook = await add_endpoint(client, tenant, slow.url)
+        await upload(client, tenant, await new_call(client, tenant), speech_wav)
+        done = await run_pass(app.state)
+        # The pass is over (recovery, purge and the rest ran) while the send is still open.
+        assert done["webhooks"] == 1
+        dispatcher = app.state.webhook_dispatcher
+        assert len(dispatcher.tasks) == 1
+        await slow.arrived.wait()
+        row = await WebhookDelivery.get(endpoint_id=hook["id"])
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.claimed_by == dispatcher.worker
+    finally:
+        await close_worker(app.state)
+        await slow.stop()
