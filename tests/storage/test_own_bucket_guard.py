@@ -12,10 +12,9 @@ import boto3
 import pytest
 
 from tests.conftest import MotoServer, create_bucket, make_env
-from web.models import Org, Plan
 from web.security import encrypt_secret
 from web.settings import Settings, load_settings
-from web.storage import Storages, StorageUnavailable
+from web.storage import OwnBucket, Storages, StorageUnavailable
 
 
 def _settings(tmp_path: Path, allow: str) -> Settings:
@@ -24,16 +23,14 @@ def _settings(tmp_path: Path, allow: str) -> Settings:
     )
 
 
-def _org(settings: Settings, endpoint: str, bucket: str) -> Org:
-    return Org(
-        name="Acme",
-        plan=Plan.ENTERPRISE,
-        bucket_name=bucket,
-        bucket_prefix="own",
-        bucket_region="us-east-1",
-        bucket_endpoint_url=endpoint,
-        bucket_access_key_id="testing",
-        bucket_secret_encrypted=encrypt_secret(settings.secret_key, "testing"),
+def _own(settings: Settings, endpoint: str, bucket: str) -> OwnBucket:
+    return OwnBucket(
+        bucket=bucket,
+        prefix="own",
+        region="us-east-1",
+        endpoint_url=endpoint,
+        access_key_id="testing",
+        secret_encrypted=encrypt_secret(settings.secret_key, "testing"),
     )
 
 
@@ -55,16 +52,16 @@ async def test_a_name_resolving_to_loopback_gets_no_request(
     by_name = f"http://localhost:{moto_server.port}"
     settings = _settings(tmp_path, "0")
     async with Storages(settings) as storages:
-        storage = await storages.for_org(_org(settings, by_name, bucket))
+        storage = await storages.for_new(_own(settings, by_name, bucket))
         with pytest.raises(StorageUnavailable):
             await storage.put_bytes("a/b.mp3", b"audio", "audio/mpeg")
         with pytest.raises(StorageUnavailable):
-            await storages.for_org(_org(settings, moto_server.endpoint, bucket))
+            await storages.for_new(_own(settings, moto_server.endpoint, bucket))
     assert _keys(moto_server.endpoint, bucket) == []
 
     # The same bucket with the guard lifted: the request goes through.
     lifted = _settings(tmp_path, "1")
     async with Storages(lifted) as storages:
-        storage = await storages.for_org(_org(lifted, by_name, bucket))
+        storage = await storages.for_new(_own(lifted, by_name, bucket))
         await storage.put_bytes("a/b.mp3", b"audio", "audio/mpeg")
     assert _keys(moto_server.endpoint, bucket) == ["own/a/b.mp3"]

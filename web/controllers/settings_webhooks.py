@@ -8,9 +8,10 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.response import Template
 
-from web.auth import Principal, dashboard_principal
-from web.errors import DomainError, InvalidInput, PermissionDenied
+from web.auth import Principal, dashboard_admin, dashboard_principal
+from web.errors import DomainError, InvalidInput
 from web.rendering import render
+from web.settings import Settings
 from web.webhooks import endpoints as svc
 from web.webhooks.events import EVENT_TYPES
 
@@ -20,9 +21,7 @@ PAGE = "settings/webhooks.html"
 FRAGMENT = "settings/_webhooks.html"
 
 
-def _admin(principal: Principal) -> None:
-    if not principal.is_admin:
-        raise PermissionDenied("Only admins can see or change webhooks. Ask an admin of your org.")
+_ADMIN_REASON = "Only admins can see or change webhooks. Ask an admin of your org."
 
 
 async def _context(principal: Principal, **extra: Any) -> dict[str, Any]:
@@ -56,24 +55,26 @@ class SettingsWebhooksController(Controller):
     include_in_schema = False
     path = "/settings/webhooks"
     dependencies = {"principal": Provide(dashboard_principal)}
+    guards = [dashboard_admin]
+    opt = {"admin_reason": _ADMIN_REASON}
 
     @get("/")
     async def page(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """Endpoints, the form to add one, and each endpoint's recent deliveries."""
-        _admin(principal)
         return render(request, PAGE, FRAGMENT, await _context(principal))
 
     @post("/", status_code=200)
-    async def create(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+    async def create(
+        self, request: Request[Any, Any, Any], settings: Settings, principal: Principal
+    ) -> Template:
         """Add an endpoint; its secret is shown on this answer only."""
-        _admin(principal)
         form = await request.form()
         chosen = [str(e) for e in form.getall("events")] if "events" in form else []
         url = str(form.get("url", ""))
         description = str(form.get("description", ""))
         try:
             endpoint, secret = await svc.create(
-                principal.org_id, request.app.state.settings, url, chosen, description
+                principal.org_id, settings, url, chosen, description
             )
         except DomainError as exc:
             ctx = await _context(
@@ -87,13 +88,14 @@ class SettingsWebhooksController(Controller):
 
     @post("/{webhook_id:str}/roll-secret", status_code=200)
     async def roll(
-        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
+        self,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        principal: Principal,
+        webhook_id: str,
     ) -> Template:
         """A new secret, shown once; the old one still signs for 24 hours."""
-        _admin(principal)
-        endpoint, secret = await svc.roll_secret(
-            principal.org_id, webhook_id, request.app.state.settings
-        )
+        endpoint, secret = await svc.roll_secret(principal.org_id, webhook_id, settings)
         ctx = await _context(
             principal,
             new_secret=secret,
@@ -105,15 +107,18 @@ class SettingsWebhooksController(Controller):
 
     @post("/{webhook_id:str}/enabled", status_code=200)
     async def set_enabled(
-        self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
+        self,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        principal: Principal,
+        webhook_id: str,
     ) -> Template:
         """Turn an endpoint on or off (``enabled=true|false``)."""
-        _admin(principal)
         raw = str((await request.form()).get("enabled", "")).strip().lower()
         if raw not in {"true", "false"}:
             raise InvalidInput("enabled must be true or false.")
         endpoint = await svc.update(
-            principal.org_id, webhook_id, request.app.state.settings, {"enabled": raw == "true"}
+            principal.org_id, webhook_id, settings, {"enabled": raw == "true"}
         )
         state = "on" if endpoint.enabled else "off: no new events are queued for it"
         ctx = await _context(principal, saved=f"Endpoint {endpoint.url} is {state}.")
@@ -124,7 +129,6 @@ class SettingsWebhooksController(Controller):
         self, request: Request[Any, Any, Any], principal: Principal, webhook_id: str
     ) -> Template:
         """Delete an endpoint and its delivery log."""
-        _admin(principal)
         await svc.delete(principal.org_id, webhook_id)
         ctx = await _context(principal, saved="Endpoint deleted.")
         return render(request, PAGE, FRAGMENT, ctx)
@@ -138,7 +142,6 @@ class SettingsWebhooksController(Controller):
         delivery_id: str,
     ) -> Template:
         """Send a delivery again now."""
-        _admin(principal)
         d = await svc.retry(principal.org_id, webhook_id, delivery_id)
         ctx = await _context(principal, saved=f"Delivery of {d.type} ({d.event_id}) queued again.")
         return render(request, PAGE, FRAGMENT, ctx)
