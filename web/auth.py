@@ -1,4 +1,8 @@
-"""Who is asking: a dashboard user (session cookie) or an API key (Bearer)."""
+"""Who is asking: a dashboard user (session cookie) or an API key (Bearer); role guards.
+
+Guards resolve the caller once per request and keep it in the connection's state, so the
+``principal`` dependency of the same request does not look it up again.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,16 @@ from typing import Any
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from web.errors import NotAuthenticated, PermissionDenied
 from web.models import ApiKey, Role, User
 from web.observability import note
 from web.security import hash_api_key
+from web.services import sessions
 
-SESSION_USER_KEY = "uid"
+# The session cookie holds the token of a server-side session (web.services.sessions).
+SESSION_TOKEN_KEY = "sid"
 # last_used_at is written at most this often per key, so reads stay reads.
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -30,6 +37,8 @@ class Principal:
     label: str
     user_id: uuid.UUID | None = None
     api_key_id: uuid.UUID | None = None
+    # The server-side session this request came with (dashboard users only).
+    session_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -41,27 +50,27 @@ class Principal:
             raise PermissionDenied(reason)
 
 
-def _principal_of(user: User) -> Principal:
+def _principal_of(user: User, session_id: str) -> Principal:
     return Principal(
         org_id=user.org_id,  # type: ignore[attr-defined]
         role=Role(user.role),
         label=user.email,
         user_id=user.id,
+        session_id=session_id,
     )
 
 
-async def session_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
-    """The signed-in user of this session, or None."""
+def session_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The session token the request's cookie carries, or ""."""
     session = connection.scope.get("session") or {}
-    raw = session.get(SESSION_USER_KEY) if isinstance(session, dict) else None
-    if not raw:
-        return None
-    try:
-        user_id = uuid.UUID(str(raw))
-    except ValueError:
-        return None
-    user = await User.get_or_none(id=user_id)
-    return _principal_of(user) if user else None
+    raw = session.get(SESSION_TOKEN_KEY) if isinstance(session, dict) else None
+    return raw if isinstance(raw, str) else ""
+
+
+async def session_principal(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    """The signed-in user of this session, or None (also once it ended or expired)."""
+    live = await sessions.lookup(session_token(connection))
+    return _principal_of(live.user, live.session_id) if live else None
 
 
 _PRINCIPAL = "talkturo.principal"
@@ -149,3 +158,48 @@ async def dashboard_admin(
 ) -> None:
     """Guard: a signed-in admin, else 401/403 (``opt={"admin_reason": ...}`` words the 403)."""
     (await _dashboard(connection)).require_admin(_admin_reason(handler))
+
+
+# How a refused request names the caller's role.
+_ROLE_WORDS = {
+    Role.ADMIN: "an admin",
+    Role.AGENT: "a read-only (agent)",
+    Role.INGEST: "an ingest",
+}
+
+
+def check_roles(principal: Principal, roles: frozenset[Role]) -> None:
+    """Raise PermissionDenied (403) unless the principal's role is one of ``roles``."""
+    if principal.role not in roles:
+        if roles == {Role.ADMIN}:
+            raise PermissionDenied("This needs an admin.")
+        names = " or ".join(sorted(r.value for r in roles))
+        what = "key" if principal.api_key_id else "user"
+        raise PermissionDenied(
+            f"This needs a role of {names}; this is {_ROLE_WORDS[principal.role]} {what}."
+        )
+
+
+def require_roles(*roles: Role) -> Guard:
+    """A guard: the caller (an API key on ``/api/``, else the signed-in user) must have one
+    of ``roles``, else 403."""
+    allowed = frozenset(roles)
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if connection.scope["path"].startswith("/api/"):
+            principal = await _api(connection, _NO_KEY)
+        else:
+            principal = await _dashboard(connection)
+        check_roles(principal, allowed)
+
+    return guard
+
+
+# Every API route names a guard (tests/web/test_key_roles.py checks): api_admin above, or:
+# reading calls, transcripts and recordings (not ingest keys),
+READ_ROLES = frozenset({Role.ADMIN, Role.AGENT})
+require_reader = require_roles(*READ_ROLES)
+# what a voice pipeline does: create and end calls, media, uploads, transcripts, analysis.
+require_ingest = require_roles(Role.ADMIN, Role.INGEST)
+# Roles that may open a live media stream (checked by the media socket at ``start``).
+STREAM_ROLES = frozenset({Role.ADMIN, Role.INGEST})

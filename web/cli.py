@@ -69,7 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
     kc = key.add_parser("create", help="create an API key; prints it once")
     kc.add_argument("--org", required=True)
     kc.add_argument("--name", default="")
-    kc.add_argument("--role", default="admin", choices=["admin", "agent"])
+    kc.add_argument("--role", default="admin", choices=["admin", "agent", "ingest"])
 
     pg = sub.add_parser("purge", help="one retention pass; prints what it purged")
     pg.add_argument("--dry-run", action="store_true")
@@ -115,10 +115,10 @@ async def _user_create(args: argparse.Namespace) -> str:
 
 
 async def _apikey_create(args: argparse.Namespace) -> str:
-    from web.services.accounts import create_api_key, get_org, parse_role
+    from web.services.accounts import create_api_key, get_org, parse_key_role
 
     org = await get_org(args.org)
-    row, key = await create_api_key(org, args.name, parse_role(args.role))
+    row, key = await create_api_key(org, args.name, parse_key_role(args.role))
     _err(f"API key {row.prefix}… created for org {org.id}; it is shown only now.")
     return key
 

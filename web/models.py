@@ -20,6 +20,8 @@ class Plan(StrEnum):
 class Role(StrEnum):
     ADMIN = "admin"
     AGENT = "agent"
+    # API keys only: what a voice pipeline needs (create/end calls, media, uploads).
+    INGEST = "ingest"
 
 
 class Direction(StrEnum):
@@ -86,6 +88,23 @@ class User(Model):
 
     class Meta:
         table = "user"
+
+
+class UserSession(Model):
+    """A dashboard sign-in: the cookie carries a random token, the table its hash."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    # The user's role at sign-in: a later role change ends the session.
+    role = fields.CharEnumField(Role, max_length=10)
+    created_at = fields.DatetimeField()
+    # Absolute: sign-in time plus the lifetime, never extended by use.
+    expires_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "user_session"
 
 
 class ApiKey(Model):

@@ -5,7 +5,8 @@ N web processes share it. The client address is the ASGI scope's ``client`` (uvi
 with ``proxy_headers``: it already resolved a trusted proxy's ``X-Forwarded-For``), and
 never a header read here, so a spoofed ``X-Forwarded-For`` counts against the same address.
 
-- ``POST /login``: per client address and per email, whichever runs out first.
+- ``POST /login``: FAILED attempts per client address and per email, whichever runs out
+  first (a whole office signing in at once from one address is never refused).
 - ``/api/``: per API key (its public prefix) and per client address.
 
 Over the limit the answer is 429 with ``Retry-After`` (seconds until the window ends).
@@ -14,6 +15,7 @@ Over the limit the answer is 429 with ``Retry-After`` (seconds until the window 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from web.errors import RateLimited
 from web.interval import Interval
 from web.models import RateCounter
 from web.security import API_KEY_PREFIX
+
+log = logging.getLogger("talkturo.ratelimit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +78,67 @@ def _key(limit: Limit, subject: str) -> str:
     return hashlib.sha256(f"{limit.name}\n{subject}".encode()).hexdigest()
 
 
-async def hit(limit: Limit, subject: str, *, now_ms: int | None = None) -> None:
-    """Count one request of ``subject`` against ``limit``; RateLimited when it is over."""
-    now = int(time.time() * 1000) if now_ms is None else now_ms
+# Where counts go while the database refuses writes (a full disk): this process only.
+_fallback: dict[str, tuple[int, int]] = {}
+_FALLBACK_MAX = 100_000
+
+
+def _fallback_bump(key: str, now: int, window_ms: int) -> tuple[int, int]:
+    started, count = _fallback.get(key, (now, 0))
+    if started <= now - window_ms:
+        started, count = now, 0
+    if len(_fallback) >= _FALLBACK_MAX and key not in _fallback:
+        _fallback.clear()
+    _fallback[key] = (started, count + 1)
+    return count + 1, started
+
+
+def _over(limit: Limit, count: int, started: int, now: int) -> RateLimited | None:
+    if count <= limit.count:
+        return None
+    retry = max(1, math.ceil((started + limit.window_s * 1000 - now) / 1000))
+    return RateLimited(f"Too many requests; try again in {retry} seconds.", retry)
+
+
+async def _bump(limit: Limit, subject: str, now: int) -> tuple[int, int]:
+    """One more in the subject's window: (count, window start)."""
     window_ms = limit.window_s * 1000
+    key = _key(limit, subject)
     conn = connections.get("default")
     dialect = conn.capabilities.dialect
     sql = _UPSERT["postgres" if dialect == "postgres" else "sqlite"]
-    rows = await conn.execute_query_dict(sql, [_key(limit, subject), now, now - window_ms])
+    try:
+        rows = await conn.execute_query_dict(sql, [key, now, now - window_ms])
+    except Exception as exc:  # a counter that cannot be written must not fail the request
+        log.warning("rate counter not written, counting in memory: %s", exc)
+        return _fallback_bump(key, now, window_ms)
     row = rows[0]
-    count, started = int(row["count"]), int(row["window_start_ms"])
-    if count > limit.count:
-        retry = max(1, math.ceil((started + window_ms - now) / 1000))
-        raise RateLimited(f"Too many requests; try again in {retry} seconds.", retry)
+    return int(row["count"]), int(row["window_start_ms"])
+
+
+async def hit(limit: Limit, subject: str, *, now_ms: int | None = None) -> None:
+    """Count one request of ``subject`` against ``limit``; RateLimited when it is over."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    count, started = await _bump(limit, subject, now)
+    refused = _over(limit, count, started, now)
+    if refused:
+        raise refused
+
+
+async def used(limit: Limit, subject: str, *, now_ms: int | None = None) -> RateLimited | None:
+    """Whether ``subject`` has used up ``limit`` in the current window (reads only)."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    window_ms = limit.window_s * 1000
+    key = _key(limit, subject)
+    count, started = 0, now
+    row = await RateCounter.get_or_none(key=key)
+    if row is not None and row.window_start_ms > now - window_ms:
+        count, started = row.count, row.window_start_ms
+    mem = _fallback.get(key)
+    if mem is not None and mem[0] > now - window_ms and mem[1] > count:
+        started, count = mem
+    # Used up once the limit is reached: the next attempt would be one too many.
+    return _over(limit, count + 1, started, now)
 
 
 def client_address(scope: Scope) -> str:
@@ -95,11 +147,20 @@ def client_address(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-async def check_login(scope: Scope, email: str) -> None:
-    """Count a sign-in attempt by address and by email; RateLimited when over either."""
-    await hit(LOGIN_PER_ADDRESS, client_address(scope))
+async def login_refused(scope: Scope, email: str) -> RateLimited | None:
+    """Why a sign-in attempt is refused before the password is checked, if it is."""
+    refused = await used(LOGIN_PER_ADDRESS, client_address(scope))
+    if refused is None and email.strip():
+        refused = await used(LOGIN_PER_EMAIL, email.strip().lower())
+    return refused
+
+
+async def login_failed(scope: Scope, email: str) -> None:
+    """Count a failed sign-in by address and by email (never raises)."""
+    now = int(time.time() * 1000)
+    await _bump(LOGIN_PER_ADDRESS, client_address(scope), now)
     if email.strip():
-        await hit(LOGIN_PER_EMAIL, email.strip().lower())
+        await _bump(LOGIN_PER_EMAIL, email.strip().lower(), now)
 
 
 def key_prefix(authorization: str | None) -> str | None:

@@ -79,11 +79,13 @@ async def embedded_worker(state: Any, interval_s: float = 2.0) -> AsyncIterator[
 def _register_builtin_jobs() -> None:
     from web import ratelimit
     from web.recordings import jobs
+    from web.services import sessions
     from web.webhooks import delivery
 
     jobs.register(JOBS)
     ratelimit.register(JOBS)
     delivery.register(JOBS)
+    sessions.register(JOBS)
 
 
 _register_builtin_jobs()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -11,9 +12,16 @@ from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
 
-from web.auth import SESSION_USER_KEY, session_principal
-from web.ratelimit import check_login
+from web.auth import SESSION_TOKEN_KEY, session_principal, session_token
+from web.ratelimit import login_failed, login_refused
+from web.services import sessions
 from web.services.accounts import authenticate
+
+log = logging.getLogger("talkturo.auth")
+SESSION_NOT_SAVED = (
+    "Signed in, but the server could not save your session: its database cannot be "
+    "written right now (is its disk full?). Please try again in a few minutes."
+)
 
 
 class LoginForm(Struct):
@@ -49,24 +57,42 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
-        await check_login(request.scope, data.email)
+        refused = await login_refused(request.scope, data.email)
+        if refused is not None:
+            if "text/html" not in request.headers.get("accept", ""):
+                raise refused
+            # On the form, which stays usable: the wait is in the message and in Retry-After.
+            return self._form(
+                data, refused.detail, 429, {"Retry-After": str(refused.retry_after_s)}
+            )
         user = await authenticate(data.email, data.password)
         if user is None:
-            return Template(
-                "login.html",
-                context={
-                    "next": _safe_next(data.next),
-                    "error": "Wrong email or password.",
-                    "email": data.email,
-                },
-                status_code=401,
-            )
+            await login_failed(request.scope, data.email)
+            return self._form(data, "Wrong email or password.", 401)
+        try:
+            token = await sessions.start(user)
+        except Exception:
+            log.exception("session of %s not saved", user.id)
+            return self._form(data, SESSION_NOT_SAVED, 503, {"Retry-After": "60"})
         request.clear_session()
-        request.set_session({SESSION_USER_KEY: str(user.id)})
+        request.set_session({SESSION_TOKEN_KEY: token})
         return Redirect(_safe_next(data.next or "/calls"), status_code=303)
+
+    @staticmethod
+    def _form(
+        data: LoginForm, error: str, status: int, headers: dict[str, str] | None = None
+    ) -> Template:
+        return Template(
+            "login.html",
+            context={"next": _safe_next(data.next), "error": error, "email": data.email},
+            status_code=status,
+            headers=headers,
+        )
 
     @post("/logout", status_code=303)
     async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
+        """End the session on the server too: a copy of the cookie no longer works."""
+        await sessions.end(session_token(request))
         request.clear_session()
         return Redirect("/login", status_code=303)
 

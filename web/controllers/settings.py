@@ -1,4 +1,5 @@
-"""Dashboard settings for admins: Storage (plan, retention, own bucket), API keys, legal hold."""
+"""Dashboard settings: Storage (plan, retention, own bucket), API keys and legal hold for
+admins; every user's own password."""
 
 from __future__ import annotations
 
@@ -121,7 +122,7 @@ class SettingsController(Controller):
     async def create_key(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """Create a key; its value is shown on this answer only."""
         form = await request.form()
-        role = accounts.parse_role(str(form.get("role", "admin")))
+        role = accounts.parse_key_role(str(form.get("role", "admin")))
         org = await get_org(principal.org_id)
         row, key = await accounts.create_api_key(org, str(form.get("name", "")), role)
         return await self._keys_page(request, principal, new_key=key, new_row=row)
@@ -140,6 +141,50 @@ class SettingsController(Controller):
         keys = await api_keys_of(principal.org_id)
         ctx = {"principal": principal, "nav": "api-keys", "keys": keys, **extra}
         return render(request, "settings/api_keys.html", "settings/_api_keys.html", ctx)
+
+    @get("/settings/password")
+    async def password(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
+        """The signed-in user's password form (admins and agents)."""
+        return self._password_page(request, principal)
+
+    @post("/settings/password", status_code=200)
+    async def change_password(
+        self, request: Request[Any, Any, Any], principal: Principal
+    ) -> Template:
+        """Check the current password, set the new one, end the user's other sessions."""
+        form = await request.form()
+        assert principal.user_id is not None
+        try:
+            ended = await accounts.change_password(
+                principal.user_id,
+                str(form.get("current_password", "")),
+                str(form.get("new_password", "")),
+                keep_session=principal.session_id,
+            )
+        except InvalidInput as exc:
+            return self._password_page(request, principal, error=exc.detail, status=400)
+        others = f" {ended} other session{'s' if ended != 1 else ''} signed out." if ended else ""
+        return self._password_page(request, principal, saved=f"Password changed.{others}")
+
+    @staticmethod
+    def _password_page(
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        *,
+        error: str | None = None,
+        saved: str | None = None,
+        status: int = 200,
+    ) -> Template:
+        ctx = {
+            "principal": principal,
+            "nav": "password",
+            "error": error,
+            "saved": saved,
+            "min_length": accounts.MIN_PASSWORD,
+        }
+        return render(
+            request, "settings/password.html", "settings/_password.html", ctx, status_code=status
+        )
 
     @post("/calls/{call_id:str}/legal-hold", status_code=200)
     async def legal_hold(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import UTC, datetime
@@ -9,9 +10,15 @@ from datetime import UTC, datetime
 from web.errors import Conflict, InvalidInput, NotFound
 from web.models import ApiKey, Org, Plan, Role, User
 from web.security import hash_password, new_api_key, verify_password
+from web.services import sessions
+
+log = logging.getLogger("talkturo.accounts")
+USER_ROLES = (Role.ADMIN, Role.AGENT)
+KEY_ROLES = (Role.ADMIN, Role.AGENT, Role.INGEST)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+MAX_PASSWORD = 1000
 
 
 def parse_plan(raw: str) -> Plan:
@@ -23,12 +30,22 @@ def parse_plan(raw: str) -> Plan:
         raise InvalidInput(f"Unknown plan {raw!r}: use one of {names}.") from None
 
 
-def parse_role(raw: str) -> Role:
-    """A role name, or InvalidInput."""
+def parse_role(raw: str, allowed: tuple[Role, ...] = USER_ROLES) -> Role:
+    """A role name among ``allowed`` (a user's by default), or InvalidInput."""
     try:
-        return Role(raw.strip().lower())
+        role = Role(raw.strip().lower())
     except ValueError:
-        raise InvalidInput(f"Unknown role {raw!r}: use admin or agent.") from None
+        role = None
+    if role not in allowed:
+        names = " or ".join(r.value for r in allowed)
+        raise InvalidInput(f"Unknown role {raw[:40]!r}: use {names}.")
+    assert role is not None
+    return role
+
+
+def parse_key_role(raw: str) -> Role:
+    """An API key's role name (admin, agent or ingest), or InvalidInput."""
+    return parse_role(raw, KEY_ROLES)
 
 
 async def create_org(name: str, plan: Plan) -> Org:
@@ -56,8 +73,9 @@ async def create_user(org: Org, email: str, password: str, role: Role) -> User:
     email = email.strip().lower()
     if not _EMAIL.match(email):
         raise InvalidInput(f"{email!r} is not an email address.")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"A password needs at least {MIN_PASSWORD} characters.")
+    _check_password(password)
+    if role not in USER_ROLES:
+        raise InvalidInput("A user is an admin or an agent.")
     if await User.exists(email=email):
         raise Conflict(f"A user with email {email} already exists.")
     return await User.create(org=org, email=email, password_hash=hash_password(password), role=role)
@@ -70,8 +88,50 @@ async def authenticate(email: str, password: str) -> User | None:
         return None
     assert user is not None
     user.last_login_at = datetime.now(UTC)
-    await user.save(update_fields=["last_login_at"])
+    try:
+        await user.save(update_fields=["last_login_at"])
+    except Exception as exc:  # only a note: signing in must not depend on it
+        log.warning("last sign-in of %s not recorded: %s", user.id, exc)
     return user
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"A password needs at least {MIN_PASSWORD} characters.")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput(f"A password has at most {MAX_PASSWORD} characters.")
+
+
+async def change_password(
+    user_id: uuid.UUID, current: str, new: str, *, keep_session: str | None
+) -> int:
+    """Set a new password after checking the current one; every other session of the user
+    ends (``keep_session`` stays). Returns how many sessions ended."""
+    user = await User.get_or_none(id=user_id)
+    if user is None or not verify_password(user.password_hash, current):
+        raise InvalidInput("The current password is not right.")
+    _check_password(new)
+    if new == current:
+        raise InvalidInput("The new password is the same as the current one.")
+    user.password_hash = hash_password(new)
+    await user.save(update_fields=["password_hash"])
+    return await sessions.end_all(user.id, keep=keep_session)
+
+
+async def set_role(user_id: uuid.UUID, role: Role) -> None:
+    """Change a user's role; every session of the user ends."""
+    if role not in USER_ROLES:
+        raise InvalidInput("A user is an admin or an agent.")
+    updated = await User.filter(id=user_id).update(role=role)
+    if not updated:
+        raise NotFound("No such user.")
+    await sessions.end_all(user_id)
+
+
+async def remove_user(user_id: uuid.UUID) -> None:
+    """Remove a user; their sessions end with them."""
+    await sessions.end_all(user_id)
+    await User.filter(id=user_id).delete()
 
 
 async def create_api_key(org: Org, name: str = "", role: Role = Role.ADMIN) -> tuple[ApiKey, str]:
