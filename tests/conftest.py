@@ -259,16 +259,17 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass
 class Tenant:
-    """An org with an admin user, an agent user and admin/agent API keys."""
+    """An org with an admin user, an agent user and admin/agent/ingest API keys."""
 
     org: Org
     admin: User
     agent: User
     admin_key: str
     agent_key: str
+    ingest_key: str = ""
 
     def api(self, role: str = "admin") -> dict[str, str]:
-        key = self.admin_key if role == "admin" else self.agent_key
+        key = {"admin": self.admin_key, "ingest": self.ingest_key}.get(role, self.agent_key)
         return {"Authorization": f"Bearer {key}"}
 
 
@@ -311,7 +312,8 @@ async def make_tenant(name: str, plan: Plan = Plan.PRO) -> Tenant:
     agent = await create_user(org, f"agent-{slug}@example.com", PASSWORD, Role.AGENT)
     _, admin_key = await create_api_key(org, "admin", Role.ADMIN)
     _, agent_key = await create_api_key(org, "agent", Role.AGENT)
-    return Tenant(org, admin, agent, admin_key, agent_key)
+    _, ingest_key = await create_api_key(org, "ingest", Role.INGEST)
+    return Tenant(org, admin, agent, admin_key, agent_key, ingest_key)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import Provide
 from msgspec import Struct
 
-from web.auth import Principal, api_admin, api_principal
+from web.auth import Principal, api_admin, api_principal, require_reader
 from web.openapi import ASSISTANT_EXAMPLE, Assistant, AssistantList, error_responses, ok_response
 from web.services import assistants as svc
 from web.tenancy import get_assistant
@@ -31,13 +31,14 @@ class ApiAssistantsController(Controller):
 
     @get(
         "/",
+        guards=[require_reader],
         responses={
             **ok_response(
                 AssistantList,
                 "The org's assistants.",
                 {"items": [ASSISTANT_EXAMPLE], "next_cursor": None},
             ),
-            **error_responses(400, 401, 429),
+            **error_responses(400, 401, 403, 429),
         },
     )
     async def list_assistants(self, principal: Principal) -> dict[str, Any]:
@@ -61,9 +62,10 @@ class ApiAssistantsController(Controller):
 
     @get(
         "/{assistant_id:str}",
+        guards=[require_reader],
         responses={
             **ok_response(Assistant, "The assistant.", ASSISTANT_EXAMPLE),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def get_assistant(self, principal: Principal, assistant_id: str) -> dict[str, Any]:

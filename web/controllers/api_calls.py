@@ -9,7 +9,8 @@ from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from msgspec import Struct
 
-from web.auth import Principal, api_principal
+from web.auth import Principal, api_principal, require_ingest, require_reader
+from web.models import Role
 from web.openapi import CALL_EXAMPLE, Call, CallList, error_responses, ok_response
 from web.services import call_query
 from web.services import calls as svc
@@ -38,6 +39,7 @@ class ApiCallsController(Controller):
     @post(
         "/",
         status_code=201,
+        guards=[require_ingest],
         responses={
             **ok_response(
                 Call,
@@ -51,7 +53,7 @@ class ApiCallsController(Controller):
                 },
                 201,
             ),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def start_call(
@@ -70,11 +72,12 @@ class ApiCallsController(Controller):
 
     @get(
         "/",
+        guards=[require_reader],
         responses={
             **ok_response(
                 CallList, "A page of calls.", {"items": [CALL_EXAMPLE], "next_cursor": None}
             ),
-            **error_responses(400, 401, 429),
+            **error_responses(400, 401, 403, 429),
         },
     )
     async def list_calls(
@@ -110,9 +113,10 @@ class ApiCallsController(Controller):
     @post(
         "/{call_id:str}/end",
         status_code=200,
+        guards=[require_ingest],
         responses={
             **ok_response(Call, "The call, ended.", CALL_EXAMPLE),
-            **error_responses(400, 401, 404, 409, 429),
+            **error_responses(400, 401, 403, 404, 409, 429),
         },
     )
     async def end_call(
@@ -121,13 +125,18 @@ class ApiCallsController(Controller):
         """Set the call's final status (independent of the media stream's stop)."""
         call = await svc.end_call(principal.org_id, call_id, data.status, data.ended_at)
         rec = await recording_of(call)
-        return svc.call_to_dict(call, rec, settings.secret_key)
+        out = svc.call_to_dict(call, rec, settings.secret_key)
+        if principal.role is Role.INGEST and out["recording"]:
+            # An ingest key cannot read recordings: no download link.
+            out["recording"]["url"] = None
+        return out
 
     @get(
         "/{call_id:str}",
+        guards=[require_reader],
         responses={
             **ok_response(Call, "The call.", CALL_EXAMPLE),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def get_call(

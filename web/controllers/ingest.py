@@ -12,7 +12,8 @@ from litestar.exceptions import WebSocketDisconnect
 from msgspec import Struct
 
 from web import shutdown
-from web.auth import Principal, api_principal
+from web.auth import Principal, api_principal, require_ingest
+from web.models import Role
 from web.openapi import (
     RECORDING_EXAMPLE,
     AnalysisSaved,
@@ -102,10 +103,11 @@ async def _serve_stream(
     status_code=200,
     request_max_body_size=upload.MAX_UPLOAD_BYTES,
     dependencies={"principal": Provide(api_principal)},
+    guards=[require_ingest],
     tags=["ingest"],
     responses={
         **ok_response(Recording, "The stored recording.", RECORDING_EXAMPLE),
-        **error_responses(400, 401, 404, 409, 413, 422, 429),
+        **error_responses(400, 401, 403, 404, 409, 413, 422, 429),
     },
 )
 async def put_recording(
@@ -128,13 +130,16 @@ async def put_recording(
         request.headers.get("content-type", ""),
         request.stream(),
     )
-    return recording_to_dict(rec, settings.secret_key)
+    out = recording_to_dict(rec, settings.secret_key)
+    # An ingest key cannot read recordings: no download link.
+    return {**out, "url": None} if principal.role is Role.INGEST else out
 
 
 class IngestController(Controller):
     path = "/api/v1/calls"
     tags = ["ingest"]
     dependencies = {"principal": Provide(api_principal)}
+    guards = [require_ingest]
 
     @put(
         "/{call_id:str}/transcript",
@@ -145,7 +150,7 @@ class IngestController(Controller):
                 "The transcript was replaced.",
                 {"call_id": "3b0c6f52-8f0e-4d55-a1f4-2f1f0b6a7c21", "messages": 12},
             ),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def put_transcript(
@@ -168,7 +173,7 @@ class IngestController(Controller):
                     "data": {"order_id": "A-1042"},
                 },
             ),
-            **error_responses(400, 401, 404, 429),
+            **error_responses(400, 401, 403, 404, 429),
         },
     )
     async def put_analysis(

@@ -14,7 +14,15 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Scope, Send, TypeEncodersMap
 
-from web.auth import Principal, api_admin, api_principal, dashboard_principal, key_principal
+from web.auth import (
+    READ_ROLES,
+    Principal,
+    api_admin,
+    api_principal,
+    check_roles,
+    dashboard_principal,
+    key_principal,
+)
 from web.errors import NotAuthenticated, PermissionDenied
 from web.openapi import binary_response, error_responses
 from web.recordings import playback as svc
@@ -204,6 +212,7 @@ class ApiPlaybackController(Controller):
         authorization = request.headers.get("authorization")
         principal = await key_principal(authorization)
         if principal is not None:
+            check_roles(principal, READ_ROLES)
             call = await get_call(principal.org_id, call_id)
         elif authorization:
             raise NotAuthenticated("A valid API key is required: Authorization: Bearer <key>.")

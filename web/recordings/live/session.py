@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from tortoise.exceptions import IntegrityError
 
 from audio import AudioError, Recorder
-from web.auth import Principal, key_principal
+from web.auth import STREAM_ROLES, Principal, key_principal
 from web.errors import NotFound
 from web.models import Call, Recording, RecordingStatus
 from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
@@ -109,6 +109,8 @@ class MediaSession:
             principal = await key_principal(f"Bearer {token}")
         if principal is None:
             raise StreamRefused(POLICY, "a valid API key is required")
+        if principal.role not in STREAM_ROLES:
+            raise StreamRefused(POLICY, "this key's role cannot stream media: use an ingest key")
         return principal
 
     async def _start(self, start: Start) -> None:
