@@ -40,7 +40,7 @@ from web.controllers.settings_webhooks import SettingsWebhooksController
 from web.db import close_db, open_db
 from web.dependencies import APP_DEPENDENCIES
 from web.errors import DomainError, NotAuthenticated, RateLimited
-from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware
+from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware, security_headers
 from web.observability import RequestLogMiddleware
 from web.ratelimit import ApiRateLimitMiddleware
 from web.recordings.presentation import delay_reason
@@ -200,6 +200,8 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
             session.middleware,
         ],
         csrf_config=csrf,
+        # Every response, unmatched paths and errors included: CSP, framing, no-store, HSTS.
+        before_send=[security_headers],
         # Pages, fragments, CSS and JS go gzipped; never MP3 (Range) nor peaks (stored gzipped).
         compression_config=CompressionConfig(
             backend="gzip",
