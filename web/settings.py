@@ -100,6 +100,8 @@ class Settings:
     recording: RecordingSettings
     secret_key: str
     endpoints: EndpointSettings = EndpointSettings()
+    # The operator's bearer token for /metrics; None: /metrics answers 404.
+    metrics_token: str | None = None
 
     @property
     def spool_dir(self) -> Path:
@@ -237,6 +239,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not 0 < timeout <= 86400:
         raise SettingsError("TALKTURO_STREAM_TIMEOUT must be between 0 and 86400 seconds")
     drain = _seconds(env, "TALKTURO_DRAIN_TIMEOUT", "30", 0, 3600)
+    metrics_token = env.get("TALKTURO_METRICS_TOKEN") or None
+    if metrics_token is not None and len(metrics_token.strip()) < 16:
+        raise SettingsError("TALKTURO_METRICS_TOKEN must be at least 16 characters")
 
     return Settings(
         data_dir=data_dir,
@@ -256,4 +261,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         recording=RecordingSettings(stream_timeout_s=timeout, drain_timeout_s=drain),
         secret_key=_secret_key(env, data_dir),
         endpoints=_endpoint_settings(env),
+        metrics_token=metrics_token.strip() if metrics_token else None,
     )

@@ -67,11 +67,34 @@ async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert ready.json()["status"] == "ready"
 
 
-async def test_metrics_need_an_admin_key(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    assert (await client.get("/metrics")).status_code == 401
-    assert (await client.get("/metrics", headers=tenant.api("agent"))).status_code == 403
-    resp = await client.get("/metrics", headers=tenant.api())
-    assert resp.status_code == 200
+METRICS_TOKEN = "operator-metrics-token-0123456789"
+
+
+async def test_metrics_are_404_without_the_setting(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    for headers in ({}, tenant.api(), tenant.api("agent")):
+        resp = await client.get("/metrics", headers=headers)
+        assert resp.status_code == 404, headers
+        assert "talkturo_" not in resp.text
+
+
+async def test_metrics_need_the_operators_token(tmp_path: Path, db_url: str) -> None:
+    from tests.conftest import app_client, make_tenant
+    from web.app import create_app
+    from web.settings import load_settings
+
+    env = make_env(tmp_path / "data", db_url, TALKTURO_METRICS_TOKEN=METRICS_TOKEN)
+    async with app_client(create_app(load_settings(env))) as client:
+        tenant = await make_tenant("Org A")
+        assert (await client.get("/metrics")).status_code == 401
+        # An org's admin key is not the operator's token: platform-wide figures stay hidden.
+        for headers in (tenant.api(), tenant.api("agent"), {"Authorization": "Bearer nope"}):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 403, headers
+            assert "talkturo_" not in refused.text
+        resp = await client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert resp.status_code == 200
     for name in (
         "talkturo_live_calls",
         "talkturo_media_frames_total",
@@ -211,3 +234,11 @@ async def test_request_log_is_json_with_ids_and_no_secrets(
     text = server.log()
     assert "tk_secret_value" not in text
     assert "topsecret" not in text
+
+
+def test_a_short_metrics_token_is_refused(tmp_path: Path) -> None:
+    from web.settings import SettingsError, load_settings
+
+    env = make_env(tmp_path / "data", "sqlite://x.sqlite3", TALKTURO_METRICS_TOKEN="short")
+    with pytest.raises(SettingsError, match="TALKTURO_METRICS_TOKEN"):
+        load_settings(env)

@@ -96,6 +96,7 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
         "TALKTURO_EMBEDDED_WORKER": "0",
         "TALKTURO_STORAGE_URL": f"s3://{bucket}/rec",
         "TALKTURO_S3_ENDPOINT_URL": moto_server.endpoint,
+        "TALKTURO_METRICS_TOKEN": "operator-metrics-token-0123456789",
     }
     tenant = await make_tenant("Org A")
     web_a = server_factory(shared)
@@ -121,7 +122,8 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
         httpx.AsyncClient(base_url=web_b.url) as b,
     ):
         # Web A counted the stream: frames per track, encoder lag samples, no call left live.
-        metrics = (await a.get("/metrics", headers=tenant.api())).text
+        token = {"Authorization": f"Bearer {shared['TALKTURO_METRICS_TOKEN']}"}
+        metrics = (await a.get("/metrics", headers=token)).text
         samples = {
             line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
             for line in metrics.splitlines()

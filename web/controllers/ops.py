@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from web.auth import api_admin
+from web.errors import NotAuthenticated, NotFound, PermissionDenied
 from web.observability import RECORDINGS
 from web.services.health import readiness, recordings_by_status
 from web.shutdown import draining
@@ -33,16 +34,18 @@ class OpsController(Controller):
             return Response({"status": "unavailable", "problems": problems}, status_code=503)
         return Response({"status": "ready"}, status_code=200)
 
-    @get(
-        "/metrics",
-        guards=[api_admin],
-        opt={
-            "unauthenticated": "Metrics need an admin API key: Authorization: Bearer <key>.",
-            "admin_reason": "Metrics need an admin API key.",
-        },
-    )
-    async def metrics(self) -> Response[bytes]:
-        """Prometheus text format; needs an admin API key (metrics describe every org)."""
+    @get("/metrics")
+    async def metrics(self, request: Request[Any, Any, Any]) -> Response[bytes]:
+        """Prometheus text format for the operator (figures of every org): needs
+        ``Authorization: Bearer <TALKTURO_METRICS_TOKEN>``; without that setting, 404."""
+        token = request.app.state.settings.metrics_token
+        if not token:
+            raise NotFound("Not Found")
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise NotAuthenticated("Metrics need the metrics token: Authorization: Bearer <token>.")
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise PermissionDenied("This is not the metrics token.")
         for status, n in (await recordings_by_status()).items():
             RECORDINGS.labels(status).set(n)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
