@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import asyncpg
 from litestar import Litestar, MediaType, Request, Response
 from litestar.config.compression import CompressionConfig
 from litestar.config.csrf import CSRFConfig
@@ -131,8 +132,34 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
     return _error_response(request, exc.status_code, detail, exc.headers)
 
 
+def _bad_input(exc: BaseException) -> str | None:
+    """What was wrong with the request, when an error deep down is the input's fault."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, RecursionError):
+            return "The request nests too deeply."
+        if isinstance(seen, UnicodeDecodeError):
+            return "The request is not valid UTF-8."
+        if isinstance(seen, OverflowError):
+            return "A number or a date in the request is out of range."
+        if isinstance(seen, asyncpg.exceptions.DataError):
+            return (
+                "A value in the request cannot be stored: text may not contain NUL"
+                " characters, and whole numbers must fit in 64 bits."
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Log the traceback; the user sees one sentence."""
+    """Log the traceback; the user sees one sentence. Input that broke something deeper
+    (nesting, encoding, a number too large for its column) is still the caller's 400."""
+    detail = _bad_input(exc)
+    if detail is not None:
+        log.warning("bad input on %s %s: %s", request.method, request.url.path, exc)
+        return _error_response(request, 400, detail)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _error_response(
         request,

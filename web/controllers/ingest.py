@@ -13,6 +13,7 @@ from msgspec import Struct
 
 from web import shutdown
 from web.auth import Principal, api_principal, require_ingest
+from web.errors import InvalidInput
 from web.models import Role
 from web.openapi import (
     RECORDING_EXAMPLE,
@@ -30,6 +31,22 @@ from web.settings import Settings
 from web.storage import Storages
 
 log = logging.getLogger("talkturo.ingest")
+MAX_DATA_DEPTH = 32
+
+
+def _depth(value: Any) -> int:
+    """How deeply a JSON value nests (iteratively: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DATA_DEPTH:
+            break
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 class TranscriptIn(Struct, forbid_unknown_fields=True):
@@ -180,6 +197,8 @@ class IngestController(Controller):
         self, principal: Principal, call_id: str, data: AnalysisIn
     ) -> dict[str, Any]:
         """Replace the call's analysis."""
+        if _depth(data.data) > MAX_DATA_DEPTH:
+            raise InvalidInput(f"data may nest at most {MAX_DATA_DEPTH} levels deep.")
         analysis = await calls.put_analysis(
             principal.org_id, call_id, data.summary, data.success, data.data
         )

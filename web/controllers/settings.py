@@ -3,6 +3,7 @@ admins; every user's own password."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -60,7 +61,8 @@ def _form_changes(form: dict[str, str], view: dict[str, Any]) -> dict[str, Any]:
         if form.get("forever") == "on":
             return {"retention_days": None}
         raw = form.get("retention_days", "").strip()
-        if not raw.isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if not re.fullmatch(r"[0-9]{1,9}", raw):
             raise InvalidInput("Retention must be a whole number of days, or keep forever.")
         return {"retention_days": int(raw)}
     if action == "remove-bucket":

@@ -25,6 +25,7 @@ from tortoise import connections
 from web.errors import InvalidInput
 from web.models import Analysis, Assistant, Call, CallStatus, Direction, Message, Recording
 from web.services import search
+from web.services.calls import EARLIEST, LATEST, TIME_RANGE
 from web.tenancy import calls_by_ids, get_assistant, get_call, recording_of
 
 # In the order of the filter form, so links built here match the URLs the form pushes.
@@ -119,15 +120,26 @@ class ParsedFilters:
         return self.filters
 
 
+_ASCII_INT = re.compile(r"[0-9]{1,12}")
+
+
+class _OutOfRange(ValueError):
+    """A well-formed time outside the range calls may have."""
+
+
 def _parse_time(value: str, *, end: bool) -> datetime:
     """A day (``YYYY-MM-DD``, UTC) or an ISO 8601 time with zone; ``end`` makes a day inclusive."""
     if len(value) == 10:
         day = date.fromisoformat(value)
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if not EARLIEST <= start < LATEST:
+            raise _OutOfRange(value)
         return start + timedelta(days=1) if end else start
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("naive")
+    if not 1970 <= parsed.year <= 2999:
+        raise _OutOfRange(value)
     moment = parsed.astimezone(UTC)
     # A moment as upper bound is inclusive: include calls that started exactly then.
     return moment + timedelta(microseconds=1) if end else moment
@@ -174,6 +186,8 @@ def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
         if raw[name]:
             try:
                 kw["started_before" if end else "started_from"] = _parse_time(raw[name], end=end)
+            except _OutOfRange:
+                errors[name] = f"use a date {TIME_RANGE}."
             except ValueError:
                 errors[name] = "use a date such as 2025-01-31 (or an ISO 8601 time with zone)."
     start, stop = kw.get("started_from"), kw.get("started_before")
@@ -181,6 +195,8 @@ def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
         errors["date_to"] = "must not be before the start date."
     if raw["min_duration"]:
         try:
+            if not _ASCII_INT.fullmatch(raw["min_duration"]):
+                raise ValueError(raw["min_duration"])
             seconds = int(raw["min_duration"])
             if seconds < 0 or seconds > 86_400 * 7:
                 raise ValueError(seconds)
@@ -200,10 +216,8 @@ def parse_limit(raw: str | None) -> int:
     """A page size from the query string: 1 to 200, 50 when absent."""
     if not raw:
         return PAGE_SIZE
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
+    # ASCII digits only: int() also reads other scripts' digits, which no client means.
+    value = int(raw) if _ASCII_INT.fullmatch(raw) else 0
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PAGE_SIZE}.")
     return value

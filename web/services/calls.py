@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -43,12 +43,27 @@ def _number(value: str, field: str) -> str:
     return value
 
 
+# Times a call may have: far enough either way for any real call, and far from the ends of
+# the calendar, where adding a retention period or a day would overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+TIME_RANGE = "between 1970-01-01 and 2999-12-31"
+# No call is this long: larger transcript times are a mistake, and would not fit the column.
+MAX_TRANSCRIPT_MS = 24 * 3600 * 1000
+
+
 def _as_utc(value: datetime | None, field: str) -> datetime:
     if value is None:
         return datetime.now(UTC)
     if value.tzinfo is None:
         raise InvalidInput(f"{field} must include a time zone (ISO 8601, e.g. ...Z).")
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        moment = EARLIEST - timedelta(days=1) if value.year < 2000 else LATEST
+    if not EARLIEST <= moment < LATEST:
+        raise InvalidInput(f"{field} must be {TIME_RANGE}.")
+    return moment
 
 
 async def start_call(
@@ -186,8 +201,8 @@ async def put_transcript(
             role = MessageRole(m.role)
         except ValueError:
             raise InvalidInput(f"messages[{seq}].role must be user, assistant or system.") from None
-        if m.start_ms < 0 or m.end_ms < m.start_ms:
-            raise InvalidInput(f"messages[{seq}]: need 0 <= start_ms <= end_ms.")
+        if m.start_ms < 0 or m.end_ms < m.start_ms or m.end_ms > MAX_TRANSCRIPT_MS:
+            raise InvalidInput(f"messages[{seq}]: need 0 <= start_ms <= end_ms <= 86400000 (24 h).")
         if len(m.text) > 100_000:
             raise InvalidInput(f"messages[{seq}].text is too long.")
         rows.append(
