@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from web.errors import NotAuthenticated, NotFound, PermissionDenied
 from web.observability import RECORDINGS
 from web.services.health import readiness, recordings_by_status
+from web.settings import Settings
 from web.shutdown import draining
 from web.storage import Storages
 
@@ -24,9 +25,10 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz")
-    async def readyz(self, storages: Storages) -> Response[dict[str, Any]]:
-        """Database and storage reachable, migrations applied; 503 naming what is not."""
-        problems = await readiness(storages)
+    async def readyz(self, storages: Storages, settings: Settings) -> Response[dict[str, Any]]:
+        """Database and storage reachable, migrations applied, data directory writable;
+        503 naming what is not."""
+        problems = await readiness(storages, settings.data_dir)
         if draining():
             # Load balancers stop routing here while live calls finish.
             problems["process"] = "shutting down: draining live media streams"

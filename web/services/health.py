@@ -1,8 +1,10 @@
-"""Readiness: is the database reachable and migrated, and is storage reachable?"""
+"""Readiness: is the database reachable and migrated, is storage reachable, and can the
+data directory (spool of live calls) be written?"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 from tortoise import connections
@@ -13,6 +15,9 @@ from web.storage import Storages
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 CHECK_TIMEOUT_S = 3.0
+# Below this much free space a live call's spool could not grow for long: not ready.
+MIN_FREE_BYTES = 16 * 1024 * 1024
+_PROBE_BYTES = b"\0" * 4096
 
 
 def expected_migrations() -> set[str]:
@@ -42,10 +47,38 @@ async def _check_storage(storages: Storages) -> str | None:
     return None
 
 
-async def readiness(storages: Storages) -> dict[str, str]:
+def _write_probe(data_dir: Path) -> str | None:
+    """Write, sync and delete a small file in ``data_dir``; the problem, if any."""
+    try:
+        stat = os.statvfs(data_dir)
+        free = stat.f_bavail * stat.f_frsize
+        if free < MIN_FREE_BYTES:
+            return f"data directory {data_dir} is full ({free // 1024} KiB free)"
+        probe = data_dir / f".ready-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, _PROBE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        return f"data directory {data_dir} cannot be written: {exc.strerror or exc}"
+    return None
+
+
+async def _check_data_dir(data_dir: Path) -> str | None:
+    return await asyncio.to_thread(_write_probe, data_dir)
+
+
+async def readiness(storages: Storages, data_dir: Path | None = None) -> dict[str, str]:
     """Each part's problem, by name; empty when the process is ready to serve."""
     problems: dict[str, str] = {}
     checks = {"database": _check_database(), "storage": _check_storage(storages)}
+    if data_dir is not None:
+        checks["data_dir"] = _check_data_dir(data_dir)
     for name, check in checks.items():
         try:
             problem = await asyncio.wait_for(check, CHECK_TIMEOUT_S)
