@@ -125,3 +125,51 @@ def test_key_prefix() -> None:
     assert ratelimit.key_prefix("Bearer something") is None
     assert ratelimit.key_prefix("Basic tk_0123abcd_x") is None
     assert ratelimit.key_prefix(None) is None
+
+
+async def test_a_whole_office_signs_in_from_one_address(
+    client: httpx.AsyncClient, tenant: Tenant, db_backend: str
+) -> None:
+    """Only failed attempts count: more agents than the address limit sign in at once."""
+    from web.models import Org, Role
+    from web.services.accounts import create_user
+
+    org = await Org.get(id=tenant.org.id)
+    n = ratelimit.LOGIN_PER_ADDRESS.count + 5
+    emails = [f"shift-{i}@example.com" for i in range(n)]
+    for email in emails:
+        await create_user(org, email, PASSWORD, Role.AGENT)
+    token = await _csrf(client)
+    for email in emails:
+        resp = await _attempt(client, token, email, PASSWORD)
+        assert resp.status_code == 303, (email, resp.text)
+    # A few typos among them are fine too.
+    assert (await _attempt(client, token, emails[0], "typo")).status_code == 401
+    assert (await _attempt(client, token, emails[0], PASSWORD)).status_code == 303
+
+
+async def test_the_limit_message_sits_on_a_usable_login_form(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    token = await _csrf(client)
+    for _ in range(ratelimit.LOGIN_PER_EMAIL.count):
+        assert (await _attempt(client, token, tenant.admin.email, "wrong")).status_code == 401
+    page = await client.post(
+        "/login",
+        data={"email": tenant.admin.email, "password": PASSWORD, "_csrf_token": token},
+        headers={"Accept": "text/html"},
+    )
+    assert page.status_code == 429
+    assert int(page.headers["retry-after"]) >= 1
+    assert 'role="alert"' in page.text
+    assert "Too many requests" in page.text
+    # The form is there, with the email kept, ready for another try (or another user).
+    assert 'name="password"' in page.text
+    assert f'value="{tenant.admin.email}"' in page.text
+    other = await client.post(
+        "/login",
+        data={"email": tenant.agent.email, "password": PASSWORD, "_csrf_token": token},
+        headers={"Accept": "text/html"},
+        follow_redirects=False,
+    )
+    assert other.status_code == 303
