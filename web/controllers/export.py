@@ -16,7 +16,7 @@ from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Scope, Send, TypeEncodersMap
 from msgspec import Struct
 
-from web.auth import Principal, api_principal, dashboard_principal
+from web.auth import Principal, api_admin, api_principal, dashboard_principal
 from web.errors import PermissionDenied
 from web.openapi import error_responses, ok_response
 from web.recordings import export as svc
@@ -122,6 +122,8 @@ class ApiExportController(Controller):
 
     path = "/api/v1"
     dependencies = {"principal": Provide(api_principal)}
+    # A role guard like every API route (an agent or ingest key gets 403 before any lookup).
+    guards = [api_admin]
 
     @get(
         "/recordings/export",
