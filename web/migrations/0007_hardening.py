@@ -26,7 +26,7 @@ class _StateOnlyAlterField(ops.AlterField):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0004_call_search_tsv")]
+    dependencies = [("models", "0006_webhooks")]
 
     initial = False
 
