@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,7 @@ from web.controllers.ingest import IngestController, media_stream, put_recording
 from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
+from web.controllers.review import ApiNotesController, ReviewController
 from web.controllers.settings import SettingsController
 from web.controllers.settings_webhooks import SettingsWebhooksController
 from web.db import close_db, open_db
@@ -47,6 +49,7 @@ from web.ratelimit import ApiRateLimitMiddleware
 from web.recordings.presentation import delay_reason
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
+from web.services.review import highlight
 from web.settings import Settings
 from web.storage import Storages
 
@@ -75,6 +78,8 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     ApiPlaybackController,
     PwaController,
     OpsController,
+    ApiNotesController,
+    ReviewController,
     # Last: after any controller serving the same path (see put_recording).
     put_recording,
 ]
@@ -171,8 +176,15 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 LifespanHook = Callable[[Litestar], Any]
 
 
+def _localtime(value: datetime, tz: tzinfo | None = None) -> datetime:
+    """A stored (UTC) time on the viewer's wall clock."""
+    return value.astimezone(tz or UTC)
+
+
 def _template_helpers(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["recording_delay"] = delay_reason
+    engine.engine.filters["localtime"] = _localtime
+    engine.engine.filters["highlight"] = highlight
 
 
 def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -> Litestar:

@@ -85,6 +85,9 @@ class User(Model):
     role = fields.CharEnumField(Role, max_length=10, default=Role.AGENT)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
+    # Preferences: an IANA zone (None: the browser's) and the player's speed (None: 1x).
+    time_zone = fields.CharField(max_length=64, null=True)
+    playback_speed = fields.CharField(max_length=8, null=True)
 
     class Meta:
         table = "user"
@@ -165,11 +168,13 @@ class Call(Model):
     recording_enabled = fields.BooleanField()
     has_recording = fields.BooleanField(default=False)
     transcript_text = fields.TextField(default="")
+    campaign = fields.CharField(max_length=100, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
         table = "call"
         indexes = (
+            Index(fields=("org_id", "campaign", "started_at"), name="call_org_campaign"),
             Index(fields=("org_id", "started_at", "id"), name="call_org_started"),
             Index(fields=("org_id", "assistant_id", "started_at"), name="call_org_assistant"),
             Index(fields=("org_id", "status", "started_at"), name="call_org_status"),
@@ -252,6 +257,33 @@ class Analysis(Model):
 
     class Meta:
         table = "analysis"
+
+
+class Note(Model):
+    """A remark pinned to a moment of a call, shown to everyone of the org."""
+
+    id = fields.UUIDField(primary_key=True)
+    org: fields.ForeignKeyRelation[Org] = fields.ForeignKeyField(
+        "models.Org", related_name="notes", on_delete=fields.CASCADE
+    )
+    call: fields.ForeignKeyRelation[Call] = fields.ForeignKeyField(
+        "models.Call", related_name="notes", on_delete=fields.CASCADE
+    )
+    # Who wrote it: a user or an API key (the other is null); ``author`` is what is shown.
+    user: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="notes", null=True, on_delete=fields.SET_NULL
+    )
+    api_key: fields.ForeignKeyNullableRelation[ApiKey] = fields.ForeignKeyField(
+        "models.ApiKey", related_name="notes", null=True, on_delete=fields.SET_NULL
+    )
+    author = fields.CharField(max_length=320)
+    at_ms = fields.BigIntField()
+    text = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "note"
+        indexes = (Index(fields=("call_id", "at_ms"), name="note_call_at"),)
 
 
 class AuditEvent(Model):

@@ -101,6 +101,7 @@ class Call(Struct):
     duration_ms: int | None
     recording_enabled: bool
     recording: Recording | None
+    campaign: str | None = None
 
 
 class CallList(Struct):
@@ -152,6 +153,7 @@ CALL_EXAMPLE: dict[str, Any] = {
     "ended_at": "2025-01-15T10:05:15+00:00",
     "duration_ms": 184250,
     "recording_enabled": True,
+    "campaign": "spring-renewals",
     "recording": RECORDING_EXAMPLE,
 }
 

@@ -53,12 +53,62 @@
 
   function clearPanel() {
     var p = panel();
-    if (!p || p.hidden) return;
+    if (!p || (p.hidden && !p.firstElementChild)) return;
     p.innerHTML = "";
     p.hidden = true;
     var pg = page();
     if (pg) pg.classList.remove("panel-open");
     markOpen(null);
+  }
+
+  function selectText(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  /* Hide the panel and put the list's URL back now; the HTMX request only refreshes the rows. */
+  function closePanelNow(closer) {
+    var p = panel();
+    if (!p || p.hidden) return;
+    var id = lastOpenId;
+    p.hidden = true;
+    var pg = page();
+    if (pg) pg.classList.remove("panel-open");
+    markOpen(null);
+    var href = closer.getAttribute("href");
+    // Online, HTMX pushes the list's URL with its response; offline nothing would.
+    if (!navigator.onLine && href && location.pathname + location.search !== href) history.pushState({}, "", href);
+    var row = rowOf(id);
+    if (row) row.focus();
+    // Stop the player: its panel is gone from view.
+    p.querySelectorAll("audio").forEach(function (a) { a.pause(); });
+    if (!navigator.onLine) {
+      p.innerHTML = "";
+      lastOpenId = null;
+      showStale(true);
+    }
+  }
+
+  /* Results that could not be refreshed (offline, server gone) say so and offer a retry. */
+  function showStale(on) {
+    var results = document.getElementById("results");
+    if (!results) return;
+    results.classList.toggle("is-stale", on);
+    var note = document.getElementById("stale-note");
+    if (!on) { if (note) note.remove(); return; }
+    if (note) return;
+    note = document.createElement("div");
+    note.id = "stale-note";
+    note.className = "stale-note";
+    note.setAttribute("role", "alert");
+    note.innerHTML = "<span></span> <button type=\"button\" data-retry-list>Try again</button>";
+    note.firstChild.textContent = navigator.onLine
+      ? "The list could not be refreshed: the server did not answer. These results may be out of date."
+      : "You are offline: these results may be out of date.";
+    results.parentNode.insertBefore(note, results);
   }
 
   function selectTab(tab, focus) {
@@ -97,7 +147,35 @@
     var seek = t.closest("[data-seek-ms]");
     if (seek) {
       var ms = Number(seek.getAttribute("data-seek-ms"));
-      seek.dispatchEvent(new CustomEvent("talkturo:seek", { bubbles: true, detail: { ms: ms } }));
+      var only = seek.hasAttribute("data-seek-only");
+      seek.dispatchEvent(new CustomEvent("talkturo:seek", { bubbles: true, detail: { ms: ms, seekOnly: only } }));
+      return;
+    }
+
+    // Close always works, even offline: the panel goes at once; the list refreshes if it can.
+    var closer = t.closest("[data-close-panel]");
+    if (closer) {
+      closePanelNow(closer);
+      if (!navigator.onLine) e.preventDefault();
+      return;
+    }
+
+    var copy = t.closest("[data-copy-key]");
+    if (copy) {
+      var code = document.querySelector("[data-new-key]");
+      if (code && navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(code.textContent.trim()).then(function () { copy.textContent = "Copied"; }, function () { selectText(code); });
+      } else if (code) {
+        selectText(code);
+      }
+      return;
+    }
+
+    if (t.closest("[data-retry-list]")) {
+      var filters = document.getElementById("filters");
+      showStale(false);
+      if (filters && filters.requestSubmit) filters.requestSubmit();
+      else location.reload();
       return;
     }
 
@@ -114,7 +192,7 @@
     if (e.key === "Escape") {
       if (shell() && shell().classList.contains("nav-open")) { setNav(false); return; }
       var p = panel();
-      if (p && !p.hidden && (p.contains(t) || t === document.body)) {
+      if (p && !p.hidden && (p.contains(t) || t === document.body) && !t.matches("input, textarea, select")) {
         var close = p.querySelector("[data-close-panel]");
         if (close) { e.preventDefault(); close.click(); }
       }
@@ -128,6 +206,7 @@
       } else if (e.key === "ArrowDown" || e.key === "ArrowUp") {
         e.preventDefault();
         var next = e.key === "ArrowDown" ? t.nextElementSibling : t.previousElementSibling;
+        while (next && !next.matches("tr.call-row")) next = e.key === "ArrowDown" ? next.nextElementSibling : next.previousElementSibling;
         if (next) next.focus();
       }
       return;
@@ -176,6 +255,74 @@
       lastOpenId = null;
     }
   });
+
+  // A tapped row shows at once that its call is on the way.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var target = e.detail.target;
+    var src = e.detail.elt;
+    if (target && target.id === "panel" && src && src.closest) {
+      var row = src.closest("tr.call-row");
+      if (row) { row.classList.add("is-loading"); row.setAttribute("aria-busy", "true"); }
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function () {
+    document.querySelectorAll("tr.call-row.is-loading").forEach(function (r) { r.classList.remove("is-loading"); r.removeAttribute("aria-busy"); });
+  });
+  document.addEventListener("htmx:sendError", function (e) {
+    var target = e.detail.target;
+    if (target && target.id === "results") showStale(true);
+    if (target && target.id === "panel") {
+      var row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr.call-row");
+      if (row) row.setAttribute("data-error", navigator.onLine ? "The call could not be opened." : "Offline: the call cannot be opened.");
+      showStale(true);
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (e) {
+    if (e.detail.target && e.detail.target.id === "results") showStale(false);
+  });
+  window.addEventListener("online", function () {
+    var note = document.getElementById("stale-note");
+    if (note) note.querySelector("span").textContent = "You are back online.";
+  });
+
+  // HTMX replaces the control that was clicked (an assistant's switch, the new-key form):
+  // put focus back on its replacement, so keyboard users keep their place.
+  var refocus = null;
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var a = document.activeElement;
+    refocus = null;
+    if (a && a.id) refocus = "#" + a.id;
+    else if (a && a.closest && a.closest("[data-assistant-id]") && a.matches("[role=switch]")) {
+      refocus = "#" + a.closest("[data-assistant-id]").id + " [role=switch]";
+    } else if (a && a.closest && a.closest("#api-keys") && a.matches("button[type=submit]")) {
+      refocus = "[data-copy-key]";
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!refocus) return;
+    var el = document.querySelector(refocus);
+    if (el && document.activeElement !== el && (document.activeElement === document.body || !document.activeElement)) el.focus();
+    refocus = null;
+  });
+
+  // The browser's time zone, so the server shows times and reads dates on the agent's clock.
+  (function syncZone() {
+    var zone;
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (err) { return; }
+    if (!zone) return;
+    var current = document.cookie.match(/(?:^|; )talkturo_tz=([^;]*)/);
+    if (current && decodeURIComponent(current[1]) === zone) return;
+    document.cookie = "talkturo_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+    var meta = document.querySelector("meta[name=talkturo-tz]");
+    // Shown in another zone and the user chose none: show this page again on the right clock.
+    if (meta && meta.dataset.chosen === "0" && meta.content !== zone) {
+      try {
+        if (sessionStorage.getItem("talkturo:tz-reloaded") === zone) return;
+        sessionStorage.setItem("talkturo:tz-reloaded", zone);
+      } catch (err) { return; }
+      location.reload();
+    }
+  })();
 
   document.addEventListener("htmx:historyRestore", function () { showPanel(false); });
   document.addEventListener("DOMContentLoaded", function () { showPanel(false); });

@@ -24,6 +24,7 @@ class CallStart(Struct, forbid_unknown_fields=True):
     from_number: str
     to_number: str
     started_at: datetime | None = None
+    campaign: str | None = None
 
 
 class CallEnd(Struct, forbid_unknown_fields=True):
@@ -67,6 +68,7 @@ class ApiCallsController(Controller):
             data.from_number,
             data.to_number,
             data.started_at,
+            data.campaign,
         )
         return svc.call_to_dict(call, None, settings.secret_key)
 
@@ -89,6 +91,9 @@ class ApiCallsController(Controller):
         status: str | None = None,
         direction: str | None = None,
         phone: str | None = None,
+        from_number: str | None = None,
+        to_number: str | None = None,
+        campaign: str | None = None,
         q: str | None = None,
         recording: str | None = None,
         date_from: str | None = None,

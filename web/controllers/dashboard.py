@@ -14,8 +14,10 @@ from web.models import Assistant, CallStatus, Direction
 from web.recordings.playback import player_context
 from web.rendering import is_htmx, render
 from web.services import assistants as assistants_svc
+from web.services import review
 from web.services.call_query import (
     CallFilters,
+    count_calls,
     load_detail,
     parse_filters,
     query_calls,
@@ -23,12 +25,26 @@ from web.services.call_query import (
 from web.settings import Settings
 from web.tenancy import get_assistant
 
+# The browser's IANA zone, written by the dashboard's script; a user's choice overrides it.
+TZ_COOKIE = "talkturo_tz"
+
+
+async def viewer(request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
+    """Who is looking, in which zone and at which speed: shared by every dashboard page."""
+    chosen, speed = await review.user_preferences(principal.user_id)
+    tz, label = review.viewer_zone(chosen, request.cookies.get(TZ_COOKIE))
+    return {"tz": tz, "tz_label": label, "tz_chosen": bool(chosen), "speed": speed}
+
+
 # Shown next to a bad filter value; the keys are the query parameters.
 FILTER_LABELS = {
     "assistant": "Assistant",
     "status": "Status",
     "direction": "Direction",
     "phone": "Phone number",
+    "from_number": "From",
+    "to_number": "To",
+    "campaign": "Campaign",
     "q": "Search",
     "recording": "Recording",
     "date_from": "From date",
@@ -38,6 +54,15 @@ FILTER_LABELS = {
 }
 
 
+def _start_at(raw: str | None) -> float | None:
+    """Where ``?t=SECONDS`` asks the player to start; None when absent or not a time."""
+    try:
+        seconds = float(raw or "")
+    except ValueError:
+        return None
+    return round(seconds, 3) if 0 <= seconds < 86_400 else None
+
+
 def _list_query(filters: CallFilters) -> str:
     """The list's own query string (filters and page), for links that must come back to it."""
     return filters.query_string(cursor=filters.raw.get("cursor") or None)
@@ -45,11 +70,18 @@ def _list_query(filters: CallFilters) -> str:
 
 async def _list_context(request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
     """What Call Logs shows for the filters in the request's query string."""
-    parsed = parse_filters(request.query_params)
+    who = await viewer(request, principal)
+    parsed = parse_filters(request.query_params, who["tz"])
     f = parsed.filters
     assistants = await assistants_svc.list_assistants(principal.org_id)
     page = None if parsed.errors else await query_calls(principal.org_id, f)
+    total = None
+    if page is not None and (page.next_cursor or f.cursor):
+        total = await count_calls(principal.org_id, f)
     return {
+        **who,
+        "total_estimate": total,
+        "snippets": review.snippets(page.calls, f.q) if page else {},
         "principal": principal,
         "nav": "calls",
         "filters": f,
@@ -91,7 +123,12 @@ class DashboardController(Controller):
         """The Call Detail panel; without HX-Request the list with the panel open."""
         detail = await load_detail(principal.org_id, call_id)
         secret = settings.secret_key
+        parsed = parse_filters(request.query_params)
         ctx: dict[str, Any] = {
+            **(await viewer(request, principal)),
+            "notes": await review.list_notes(principal.org_id, detail.call.id),
+            "start_at": _start_at(request.query_params.get("t")),
+            "terms": review.highlight_terms(parsed.filters.q),
             "principal": principal,
             "call": detail.call,
             "assistant": detail.assistant,
@@ -101,7 +138,7 @@ class DashboardController(Controller):
             "player": player_context(secret, detail.call, detail.recording),
         }
         if is_htmx(request):
-            ctx["list_query"] = _list_query(parse_filters(request.query_params).filters)
+            ctx["list_query"] = _list_query(parsed.filters)
         else:
             ctx.update(await _list_context(request, principal))
             ctx["partial"] = False
@@ -114,6 +151,7 @@ class DashboardController(Controller):
         """Every assistant of the org with its recording switch (admins may flip it)."""
         items = await assistants_svc.list_assistants(principal.org_id)
         ctx = {
+            **(await viewer(request, principal)),
             "principal": principal,
             "nav": "assistants",
             "assistants": items,
@@ -139,6 +177,7 @@ class DashboardController(Controller):
         )
         items = await assistants_svc.list_assistants(principal.org_id)
         ctx = {
+            **(await viewer(request, principal)),
             "principal": principal,
             "nav": "assistants",
             "assistants": items,

@@ -27,7 +27,7 @@ from web.storage import ObjectNotFound, Storage, Storages
 from web.tenancy import get_call, recording_of
 
 # The dashboard player's URL lives an hour (the session is required too); it is renewed
-# by the player well before that, see static/js/player.js.
+# by the player well before that, see static/js/player/renewal.js.
 PLAYER_URL_TTL_S = 3600
 PEAKS_MAX_AGE_S = 3600
 MP3_TYPE = "audio/mpeg"

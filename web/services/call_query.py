@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -35,12 +35,17 @@ FILTER_NAMES = (
     "status",
     "direction",
     "phone",
+    "from_number",
+    "to_number",
+    "campaign",
     "recording",
     "date_from",
     "date_to",
     "min_duration",
 )
 PAGE_SIZE = 50
+# "About N calls" counts at most this many rows (an index walk), never the whole table.
+COUNT_CAP = 10_000
 MAX_PAGE_SIZE = 200
 _PHONE_CHARS = re.compile(r"^[+0-9 ()\-.]+$")
 # A search that looks like a number (at least this many digits) searches phone numbers.
@@ -84,6 +89,10 @@ class CallFilters:
     status: CallStatus | None = None
     direction: Direction | None = None
     phone: str = ""
+    # Digits anywhere in the caller's (from) or the called (to) number only.
+    from_digits: str = ""
+    to_digits: str = ""
+    campaign: str | None = None
     q: str = ""
     recording: bool | None = None
     started_from: datetime | None = None
@@ -127,14 +136,19 @@ class _OutOfRange(ValueError):
     """A well-formed time outside the range calls may have."""
 
 
-def _parse_time(value: str, *, end: bool) -> datetime:
-    """A day (``YYYY-MM-DD``, UTC) or an ISO 8601 time with zone; ``end`` makes a day inclusive."""
+def _parse_time(value: str, *, end: bool, tz: tzinfo = UTC) -> datetime:
+    """A day (``YYYY-MM-DD``, in ``tz``) or an ISO 8601 time with zone; ``end`` makes a day
+    inclusive."""
     if len(value) == 10:
         day = date.fromisoformat(value)
-        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        # Midnight on the wall clock of the zone, whatever its offset that day.
+        start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
         if not EARLIEST <= start < LATEST:
             raise _OutOfRange(value)
-        return start + timedelta(days=1) if end else start
+        if end:
+            day += timedelta(days=1)
+            return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+        return start
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError("naive")
@@ -145,8 +159,9 @@ def _parse_time(value: str, *, end: bool) -> datetime:
     return moment + timedelta(microseconds=1) if end else moment
 
 
-def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
-    """Filters from query-string values; every bad value gets a message, none raises."""
+def parse_filters(params: Mapping[str, str], tz: tzinfo = UTC) -> ParsedFilters:
+    """Filters from query-string values (days in ``tz``); every bad value gets a message,
+    none raises."""
     raw = {k: (params.get(k) or "").strip() for k in (*FILTER_NAMES, "cursor")}
     errors: dict[str, str] = {}
     kw: dict[str, Any] = {}
@@ -172,6 +187,18 @@ def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
             errors["phone"] = "use digits (spaces, +, dashes and brackets are ignored)."
         else:
             kw["phone"] = digits
+    for name, attr in (("from_number", "from_digits"), ("to_number", "to_digits")):
+        if raw[name]:
+            only = re.sub(r"\D", "", raw[name])
+            if not _PHONE_CHARS.match(raw[name]) or not only:
+                errors[name] = "use digits (spaces, +, dashes and brackets are ignored)."
+            else:
+                kw[attr] = only
+    if raw["campaign"]:
+        if len(raw["campaign"]) > 100 or "\x00" in raw["campaign"]:
+            errors["campaign"] = "at most 100 characters."
+        else:
+            kw["campaign"] = raw["campaign"]
     if raw["q"]:
         if len(raw["q"]) > _MAX_TEXT:
             errors["q"] = f"search at most {_MAX_TEXT} characters."
@@ -185,7 +212,9 @@ def parse_filters(params: Mapping[str, str]) -> ParsedFilters:
     for name, end in (("date_from", False), ("date_to", True)):
         if raw[name]:
             try:
-                kw["started_before" if end else "started_from"] = _parse_time(raw[name], end=end)
+                kw["started_before" if end else "started_from"] = _parse_time(
+                    raw[name], end=end, tz=tz
+                )
             except _OutOfRange:
                 errors[name] = f"use a date {TIME_RANGE}."
             except ValueError:
@@ -283,6 +312,12 @@ def build_sql(
         where.append(f'"call"."duration_ms" >= {p(f.min_duration_s * 1000)}')
     if f.phone:
         where.append(_phone_condition(p, f.phone))
+    if f.from_digits:
+        where.append(f'"call"."from_digits" LIKE {p(f"%{f.from_digits}%")}')
+    if f.to_digits:
+        where.append(f'"call"."to_digits" LIKE {p(f"%{f.to_digits}%")}')
+    if f.campaign is not None:
+        where.append(f'"call"."campaign" = {p(f.campaign)}')
     if f.q:
         kind = _search_kind(f.q)
         if kind == "id":
@@ -337,6 +372,18 @@ async def query_calls(org_id: uuid.UUID, f: CallFilters, limit: int = PAGE_SIZE)
         last = calls[-1]
         next_cursor = Cursor(last.started_at.astimezone(UTC), last.id).encode()
     return CallPage(calls, next_cursor)
+
+
+async def count_calls(org_id: uuid.UUID, f: CallFilters, cap: int = COUNT_CAP) -> int | None:
+    """How many calls match ``f`` (at most ``cap``), or None when counting is not cheap:
+    transcript searches are left uncounted."""
+    if f.q and _search_kind(f.q) == "text":
+        return None
+    conn = connections.get("default")
+    dialect = str(conn.capabilities.dialect)
+    sql, values = build_sql(dialect, org_id, without_cursor(f), cap)
+    rows = await conn.execute_query_dict(f"SELECT count(*) AS n FROM ({sql}) AS page", values)  # noqa: S608
+    return int(rows[0]["n"])
 
 
 def without_cursor(f: CallFilters) -> CallFilters:

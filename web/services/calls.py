@@ -51,6 +51,20 @@ TIME_RANGE = "between 1970-01-01 and 2999-12-31"
 # No call is this long: larger transcript times are a mistake, and would not fit the column.
 MAX_TRANSCRIPT_MS = 24 * 3600 * 1000
 
+MAX_CAMPAIGN = 100
+
+
+def _campaign(value: str | None) -> str | None:
+    """A campaign name, trimmed; empty means none."""
+    if value is None:
+        return None
+    value = value.strip()
+    if "\x00" in value:
+        raise InvalidInput("campaign must not contain NUL characters.")
+    if len(value) > MAX_CAMPAIGN:
+        raise InvalidInput(f"campaign must be at most {MAX_CAMPAIGN} characters.")
+    return value or None
+
 
 def _as_utc(value: datetime | None, field: str) -> datetime:
     if value is None:
@@ -73,6 +87,7 @@ async def start_call(
     from_number: str,
     to_number: str,
     started_at: datetime | None = None,
+    campaign: str | None = None,
 ) -> Call:
     """A new in-progress call; it snapshots the assistant's recording switch now."""
     assistant = await get_assistant(org_id, assistant_id)
@@ -102,6 +117,7 @@ async def new_call(
     columns (``ended_at``, ``duration_ms``, ``has_recording``, ``transcript_text``...).
     """
     return await Call.create(
+        campaign=_campaign(campaign),
         org_id=org_id,
         assistant=assistant,
         direction=direction,
@@ -177,6 +193,7 @@ def call_to_dict(call: Call, rec: Recording | None, secret_key: str) -> dict[str
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "duration_ms": call.duration_ms,
         "recording_enabled": call.recording_enabled,
+        "campaign": call.campaign,
         "recording": recording_to_dict(rec, secret_key) if rec else None,
     }
 
