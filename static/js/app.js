@@ -141,6 +141,14 @@
       return;
     }
 
+    var more = t.closest("[data-more-filters]");
+    if (more) {
+      var open = more.getAttribute("aria-expanded") !== "true";
+      more.setAttribute("aria-expanded", open ? "true" : "false");
+      more.closest("form").classList.toggle("show-more", open);
+      return;
+    }
+
     var tab = t.closest("[role=tab]");
     if (tab) { selectTab(tab, false); return; }
 
@@ -323,6 +331,17 @@
       location.reload();
     }
   })();
+
+  // Phones: the less used filters fold behind "More filters" (open when one is in use).
+  function foldFilters() {
+    var form = document.getElementById("filters");
+    var toggle = form && form.querySelector("[data-more-filters]");
+    if (!toggle) return;
+    toggle.hidden = false;
+    form.classList.add("can-collapse");
+    form.classList.toggle("show-more", toggle.getAttribute("aria-expanded") === "true");
+  }
+  document.addEventListener("DOMContentLoaded", foldFilters);
 
   document.addEventListener("htmx:historyRestore", function () { showPanel(false); });
   document.addEventListener("DOMContentLoaded", function () { showPanel(false); });

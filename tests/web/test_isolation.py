@@ -26,6 +26,8 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", "/api/v1/calls/{call_id}/transcript", {"messages": []}),
     ("PUT", "/api/v1/calls/{call_id}/analysis", {"summary": "x"}),
     ("PUT", "/api/v1/calls/{call_id}/legal-hold", {"legal_hold": True}),
+    ("GET", "/api/v1/calls/{call_id}/notes", None),
+    ("POST", "/api/v1/calls/{call_id}/notes", {"at_ms": 0, "text": "x"}),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.
@@ -38,6 +40,7 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/calls/{call_id}", None),
     ("POST", "/assistants/{assistant_id}/recording", {"enabled": "false"}),
     ("POST", "/calls/{call_id}/legal-hold", {"legal_hold": "true"}),
+    ("POST", "/calls/{call_id}/notes", {"at": "0:01", "text": "x"}),
 ]
 
 

@@ -241,7 +241,7 @@ export class Player {
     if (option) this.speedSelect.value = option.value;
     this.audio.playbackRate = parseFloat(this.speedSelect.value) || 1;
     this.audio.preservesPitch = true;
-    this.root.dataset.speed = String(this.audio.playbackRate);
+    this.root.dataset.playbackRate = String(this.audio.playbackRate);
   }
 
   onSpeed() {
