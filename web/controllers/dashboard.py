@@ -7,11 +7,12 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.response import Template
+from markupsafe import Markup
 
 from web.auth import Principal, dashboard_principal
-from web.errors import InvalidInput
-from web.models import Assistant, CallStatus, Direction
-from web.recordings.playback import player_context
+from web.errors import DomainError, InvalidInput
+from web.models import Assistant, CallStatus, Direction, Recording
+from web.recordings.playback import peaks, player_context
 from web.rendering import is_htmx, render
 from web.services import assistants as assistants_svc
 from web.services import review
@@ -52,6 +53,23 @@ FILTER_LABELS = {
     "min_duration": "Minimum duration",
     "cursor": "Page",
 }
+
+
+# Peaks up to this size ride along in the panel: one round trip fewer before the waveform.
+INLINE_PEAKS_MAX = 64 * 1024
+
+
+async def _inline_peaks(request: Request[Any, Any, Any], rec: Recording) -> Markup | None:
+    """The overview peaks as text for a JSON data block in the panel, or None (then fetched)."""
+    try:
+        doc = await peaks(request.app.state.storages, rec, accept_encoding="", if_none_match=None)
+    except DomainError:
+        return None
+    if len(doc.body) > INLINE_PEAKS_MAX:
+        return None
+    # A JSON data block ends at "</": numbers never contain it, but escape it anyway.
+    text = doc.body.decode("utf-8", errors="replace").replace("</", "<\\/")
+    return Markup(text)  # noqa: S704
 
 
 def _start_at(raw: str | None) -> float | None:
@@ -137,6 +155,8 @@ class DashboardController(Controller):
             "analysis": detail.analysis,
             "player": player_context(secret, detail.call, detail.recording),
         }
+        if ctx["player"] is not None and detail.recording is not None:
+            ctx["inline_peaks"] = await _inline_peaks(request, detail.recording)
         if is_htmx(request):
             ctx["list_query"] = _list_query(parsed.filters)
         else:

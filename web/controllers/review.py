@@ -66,7 +66,13 @@ async def _notes_fragment(
 ) -> Template:
     call = await get_call(principal.org_id, call_id)
     notes = await review.list_notes(principal.org_id, call.id)
-    ctx = {"principal": principal, "call": call, "notes": notes, "note_error": error}
+    ctx = {
+        "principal": principal,
+        "call": call,
+        "notes": notes,
+        "note_error": error,
+        "notes_partial": True,
+    }
     return Template(
         "calls/_notes.html",
         context=ctx,

@@ -66,11 +66,11 @@ document.addEventListener("keydown", (event) => {
 
 document.addEventListener("DOMContentLoaded", () => setup(document));
 document.addEventListener("htmx:load", (e) => setup(e.detail && e.detail.elt ? e.detail.elt : document));
-document.addEventListener("htmx:afterSwap", (e) => {
+document.addEventListener("htmx:afterSwap", () => {
   setup(document);
   // A changed notes list moves the markers on the waveform.
   const player = live();
-  if (player && e.detail && e.detail.target && e.detail.target.closest && e.detail.target.closest("[data-detail]")) player.refreshNotes();
+  if (player) player.refreshNotes();
 });
 document.addEventListener("htmx:beforeCleanupElement", (e) => teardown(e.target));
 // Buttons in the transcript ask to hear a moment: seek there and play (notes only seek).

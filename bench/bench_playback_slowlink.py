@@ -1,0 +1,160 @@
+"""Call review on a slow link: a row tap to the painted waveform, and Play to sound.
+
+Chromium with 150 ms round trip, 1.6 Mbps down, 750 kbps up (CDP
+Network.emulateNetworkConditions) and a 4x CPU slowdown (Emulation.setCPUThrottlingRate),
+each call opened for the first time (nothing in the HTTP cache). Also counted: MP3 bytes
+fetched for calls that are opened and never played (at most a few KB each).
+
+Targets: tap to waveform <= 350 ms, Play to sound <= 300 ms (medians), MP3 bytes for an
+unplayed call <= 8 KB. Sound means the media element's "playing" event: audio is flowing.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import progress, verdict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+OPENS = 7
+RTT_MS = 150
+DOWN_BPS = 1_600_000
+UP_BPS = 750_000
+CPU_SLOWDOWN = 4
+TAP_TARGET_MS = 350.0
+PLAY_TARGET_MS = 300.0
+UNPLAYED_MP3_BYTES = 8 * 1024
+
+
+async def _seed(db_url: str, root: Path, speech: Any, count: int) -> tuple[list[str], str]:
+    from tests.conftest import make_tenant
+    from tests.playback.conftest import seed_call_on
+    from web.db import close_db, migrate, open_db
+    from web.settings import DatabaseSettings
+    from web.storage import LocalStorage
+
+    await migrate(DatabaseSettings(db_url))
+    await close_db()
+    await open_db(DatabaseSettings(db_url))
+    try:
+        tenant = await make_tenant("Org Slow Link")
+        ids = []
+        for _ in range(count):
+            call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
+            ids.append(str(call.id))
+        return ids, tenant.agent.email
+    finally:
+        await close_db()
+
+
+def _throttle(cdp: Any, on: bool) -> None:
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": RTT_MS if on else 0,
+            "downloadThroughput": DOWN_BPS / 8 if on else -1,
+            "uploadThroughput": UP_BPS / 8 if on else -1,
+        },
+    )
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": CPU_SLOWDOWN if on else 1})
+
+
+def main() -> int:
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.conftest import PASSWORD, in_thread, make_env, start_server
+    from tests.playback.conftest import make_speech_recording
+
+    work = Path(tempfile.mkdtemp(prefix="bench-slowlink-"))
+    progress("making a two-voice call")
+    speech = make_speech_recording(work / "speech")
+    db_url = f"sqlite://{work}/talkturo.sqlite3"
+    ids, email = in_thread(_seed(db_url, work / "data" / "recordings", speech, OPENS))
+    server = start_server(make_env(work / "data", db_url), work / "server.log")
+    taps: list[float] = []
+    plays: list[float] = []
+    unplayed: list[int] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--disk-cache-size=1"]
+            )
+            context = browser.new_context(viewport={"width": 820, "height": 1180})
+            page = context.new_page()
+            cdp = context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+            page.goto(f"{server.url}/login")
+            page.fill("input[name=email]", email)
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/calls**")
+            for i, call_id in enumerate(ids):
+                _throttle(cdp, False)
+                page.goto(f"{server.url}/calls", wait_until="networkidle")
+                _throttle(cdp, True)
+                tap = page.evaluate(
+                    """(id) => new Promise((done) => {
+                         performance.clearMarks('talkturo:waveform-painted');
+                         const row = document.querySelector(`tr[data-call-id="${id}"] td.col-from`);
+                         const t0 = performance.now();
+                         const seen = () => {
+                           const m = performance.getEntriesByName('talkturo:waveform-painted')[0];
+                           if (m) done(m.startTime - t0); else requestAnimationFrame(seen);
+                         };
+                         row.click();
+                         requestAnimationFrame(seen);
+                       })""",
+                    call_id,
+                )
+                # Settled and never played: how much of the MP3 came over the wire.
+                page.wait_for_timeout(1500)
+                mp3 = page.evaluate(
+                    """() => performance.getEntriesByType('resource')
+                        .filter(e => e.name.includes('.mp3'))
+                        .reduce((n, e) => n + e.encodedBodySize, 0)"""
+                )
+                play = page.evaluate(
+                    """() => new Promise((done) => {
+                         const audio = document.querySelector('[data-player] audio');
+                         const t0 = performance.now();
+                         audio.addEventListener('playing', () => done(performance.now() - t0),
+                                                {once: true});
+                         document.querySelector('[data-play]').click();
+                       })"""
+                )
+                page.evaluate("() => document.querySelector('[data-player] audio').pause()")
+                taps.append(float(tap))
+                plays.append(float(play))
+                unplayed.append(int(mp3))
+                progress(
+                    f"call {i + 1}/{OPENS}: tap to waveform {tap:.0f} ms, play to sound "
+                    f"{play:.0f} ms, MP3 bytes before play {mp3}"
+                )
+            browser.close()
+    finally:
+        server.stop()
+    taps.sort()
+    plays.sort()
+    tap_median = taps[len(taps) // 2]
+    play_median = plays[len(plays) // 2]
+    print(
+        f"link: {RTT_MS} ms RTT, {DOWN_BPS / 1e6:g} Mbps down, {UP_BPS / 1e3:g} kbps up, "
+        f"CPU x{CPU_SLOWDOWN}; {OPENS} calls each opened once (no cache)"
+    )
+    print(f"tap to waveform: median {tap_median:.0f} ms (min {taps[0]:.0f}, max {taps[-1]:.0f})")
+    print(f"play to sound:   median {play_median:.0f} ms (min {plays[0]:.0f}, max {plays[-1]:.0f})")
+    ok = verdict("tap to waveform (ms)", tap_median, TAP_TARGET_MS, at_most=True)
+    ok = verdict("play to sound (ms)", play_median, PLAY_TARGET_MS, at_most=True) and ok
+    ok = verdict("MP3 bytes before play", max(unplayed), UNPLAYED_MP3_BYTES, at_most=True) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
