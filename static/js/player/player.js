@@ -86,6 +86,9 @@ export class Player {
     this.on(this.wave, "pointerup", this.onPointerUp);
     this.on(this.wave, "pointercancel", this.onPointerUp);
     this.on(this.wave, "keydown", this.onSliderKey);
+    this.on(this.root, "pointerenter", this.warmUp);
+    this.on(this.root, "focusin", this.warmUp);
+    this.on(this.playButton, "pointerdown", this.warmUp);
     this.on(window, "offline", this.onConnection);
     this.on(window, "online", this.onConnection);
     for (const button of this.root.querySelectorAll("[data-side]")) {
@@ -185,6 +188,15 @@ export class Player {
       this.painted = true;
       this.root.dataset.painted = "1";
       if (window.performance && performance.mark) performance.mark("talkturo:waveform-painted");
+    }
+  }
+
+  /* When the agent reaches for the player (pointer over it, focus in it, a finger down on
+     Play): start loading the MP3, so Play starts from data already here. A call that is only
+     looked at fetches no audio. */
+  warmUp() {
+    if (this.audio.preload === "none" && navigator.onLine && !(navigator.connection && navigator.connection.saveData)) {
+      this.audio.preload = "metadata";
     }
   }
 
