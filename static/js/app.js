@@ -93,21 +93,21 @@
   }
 
   /* Results that could not be refreshed (offline, server gone) say so and offer a retry. */
-  function showStale(on) {
+  function showStale(on, message) {
     var results = document.getElementById("results");
     if (!results) return;
     results.classList.toggle("is-stale", on);
     var note = document.getElementById("stale-note");
     if (!on) { if (note) note.remove(); return; }
-    if (note) return;
+    if (note) { if (message) note.firstChild.textContent = message; return; }
     note = document.createElement("div");
     note.id = "stale-note";
     note.className = "stale-note";
     note.setAttribute("role", "alert");
     note.innerHTML = "<span></span> <button type=\"button\" data-retry-list>Try again</button>";
-    note.firstChild.textContent = navigator.onLine
+    note.firstChild.textContent = message || (navigator.onLine
       ? "The list could not be refreshed: the server did not answer. These results may be out of date."
-      : "You are offline: these results may be out of date.";
+      : "You are offline: these results may be out of date.");
     results.parentNode.insertBefore(note, results);
   }
 
@@ -280,9 +280,9 @@
     var target = e.detail.target;
     if (target && target.id === "results") showStale(true);
     if (target && target.id === "panel") {
-      var row = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("tr.call-row");
-      if (row) row.setAttribute("data-error", navigator.onLine ? "The call could not be opened." : "Offline: the call cannot be opened.");
-      showStale(true);
+      showStale(true, navigator.onLine
+        ? "The call could not be opened: the server did not answer. Try again."
+        : "You are offline: the call cannot be opened until the connection is back.");
     }
   });
   document.addEventListener("htmx:afterSettle", function (e) {
@@ -313,6 +313,19 @@
     refocus = null;
   });
 
+  /* Whether two zones show the same wall-clock time now and in half a year ("UTC", "Etc/UTC"). */
+  function sameClock(a, b) {
+    try {
+      var fmt = function (zone) {
+        return new Intl.DateTimeFormat("en-US", { timeZone: zone, month: "numeric", day: "numeric", hour: "numeric", minute: "numeric" });
+      };
+      var now = Date.now();
+      return [now, now + 182 * 864e5].every(function (t) { return fmt(a).format(t) === fmt(b).format(t); });
+    } catch (err) {
+      return false;
+    }
+  }
+
   // The browser's time zone, so the server shows times and reads dates on the agent's clock.
   (function syncZone() {
     var zone;
@@ -322,8 +335,8 @@
     if (current && decodeURIComponent(current[1]) === zone) return;
     document.cookie = "talkturo_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
     var meta = document.querySelector("meta[name=talkturo-tz]");
-    // Shown in another zone and the user chose none: show this page again on the right clock.
-    if (meta && meta.dataset.chosen === "0" && meta.content !== zone) {
+    // Shown on another clock and the user chose no zone: show this page again on the right one.
+    if (meta && meta.dataset.chosen === "0" && meta.content !== zone && !sameClock(meta.content, zone)) {
       try {
         if (sessionStorage.getItem("talkturo:tz-reloaded") === zone) return;
         sessionStorage.setItem("talkturo:tz-reloaded", zone);

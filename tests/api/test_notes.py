@@ -274,3 +274,31 @@ async def test_speed_is_remembered_per_user(client: httpx.AsyncClient, tenant: T
     assert bad.status_code == 400
     assert (await User.get(id=tenant.agent.id)).playback_speed == "1.5"
     assert (await User.get(id=tenant.admin.id)).playback_speed is None
+
+
+async def test_search_hits_marked_in_rows_and_transcript(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    call = await _call(client, tenant)
+    await client.put(
+        f"/api/v1/calls/{call['id']}/transcript",
+        json={
+            "messages": [
+                {"role": "user", "text": "I want my refunds <now>", "start_ms": 0, "end_ms": 900},
+                {"role": "assistant", "text": "Sure.", "start_ms": 1000, "end_ms": 1500},
+            ]
+        },
+        headers=tenant.api(),
+    )
+    await login(client, tenant.agent.email)
+    rows = await client.get("/calls?q=refund", headers={"HX-Request": "true"})
+    assert call["id"] in rows.text
+    snippet = re.search(r'<span class="snippet">(.*?)</span>', rows.text, re.S)
+    assert snippet
+    assert "<mark>refunds</mark>" in snippet.group(1)
+    assert "&lt;now&gt;" in snippet.group(1)
+    panel = await client.get(f"/calls/{call['id']}?q=refund", headers={"HX-Request": "true"})
+    assert "<mark>refunds</mark> &lt;now&gt;" in panel.text
+    assert 'data-start-ms="0" data-end-ms="900"' in panel.text
+    plain = await client.get(f"/calls/{call['id']}", headers={"HX-Request": "true"})
+    assert "<mark>" not in plain.text

@@ -325,6 +325,24 @@ def test_notes_markers_mute_dims_and_admin_tab(
     page.click("#tab-admin")
     assert page.is_visible("#tp-admin .legal-hold button")
     assert _axe_serious(page) == []
+
+    # Focus stays on the control HTMX replaced: an assistant's switch, a new key's Copy.
+    page.goto(f"{review.url}/assistants")
+    switch = "[data-assistant-id] [role=switch]"
+    page.focus(switch)
+    before = page.get_attribute(switch, "aria-checked")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"() => document.querySelector('{switch}').getAttribute('aria-checked') !== '{before}'"
+    )
+    page.wait_for_function("() => document.activeElement.getAttribute('role') === 'switch'")
+    page.goto(f"{review.url}/settings/api-keys")
+    page.fill("#key-name", "pipeline")
+    page.focus("#api-keys button[type=submit].primary")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-copy-key]")
+    page.wait_for_function("() => document.activeElement.matches('[data-copy-key]')")
+    assert _axe_serious(page) == []
     page.context.close()
 
 

@@ -40,7 +40,7 @@ export class Player {
     this.peaks = null;
     this.marks = [];
     const startAt = parseFloat(root.dataset.startAt);
-    this.pendingSeek = isFinite(startAt) && startAt > 0 ? startAt : null;
+    this.pendingSeek = isFinite(startAt) && startAt > 0 ? Math.min(startAt, this.duration || startAt) : null;
     this.pendingUrl = null;
     this.solo = { caller: false, assistant: false };
     this.muted = { caller: false, assistant: false };
