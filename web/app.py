@@ -49,7 +49,7 @@ from web.ratelimit import ApiRateLimitMiddleware
 from web.recordings.presentation import delay_reason
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
-from web.services.review import highlight
+from web.services.review import SPEEDS, highlight
 from web.settings import Settings
 from web.storage import Storages
 
@@ -185,6 +185,8 @@ def _template_helpers(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals["recording_delay"] = delay_reason
     engine.engine.filters["localtime"] = _localtime
     engine.engine.filters["highlight"] = highlight
+    # One list of speeds: the player's menu and the preference's validation.
+    engine.engine.globals["playback_speeds"] = SPEEDS
 
 
 def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -> Litestar:

@@ -154,7 +154,6 @@ class ReviewController(Controller):
             "zones": review.zone_names(),
             "zone": zone or "",
             "speed": speed,
-            "speeds": review.SPEEDS,
             "error": error,
             "saved": saved,
         }
