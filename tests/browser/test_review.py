@@ -367,3 +367,42 @@ def test_close_and_escape_work_offline(review: Review, browser: Any, tmp_path: P
     assert page.is_visible("#stale-note")
     page.context.set_offline(False)
     page.context.close()
+
+
+def test_times_in_the_browsers_zone_and_preferences(review: Review, browser: Any) -> None:
+    context = browser.new_context(
+        viewport={"width": 1180, "height": 820}, timezone_id="America/Los_Angeles"
+    )
+    page = context.new_page()
+    page.goto(f"{review.url}/login")
+    page.fill("input[name=email]", review.agent)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/calls**")
+    # The page learns the browser's zone and shows the list again on its clock.
+    page.wait_for_function(
+        "() => document.querySelector('.calls th .hint').textContent === 'America/Los_Angeles'"
+    )
+    shown = page.evaluate(
+        """() => { const t = document.querySelector('tr.call-row time');
+                   return [t.getAttribute('datetime'), t.textContent]; }"""
+    )
+    utc, text = shown
+    expected = page.evaluate(
+        """(iso) => new Intl.DateTimeFormat('sv-SE', {timeZone: 'America/Los_Angeles',
+             year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit',
+             minute: '2-digit'}).format(new Date(iso))""",
+        utc,
+    )
+    assert text == expected
+    assert "America/Los_Angeles" in page.inner_text("label[for=f-date_from]")
+
+    # A zone chosen in Preferences wins over the browser's.
+    page.goto(f"{review.url}/settings/preferences")
+    assert _axe_serious(page) == []
+    page.select_option("#pref-zone", "Asia/Tokyo")
+    page.click("button[type=submit].primary")
+    page.wait_for_selector("p.settings-saved")
+    page.goto(f"{review.url}/calls")
+    assert page.text_content(".calls th .hint") == "Asia/Tokyo"
+    context.close()
