@@ -304,6 +304,8 @@
       refocus = "#" + a.closest("[data-assistant-id]").id + " [role=switch]";
     } else if (a && a.closest && a.closest("#api-keys") && a.matches("button[type=submit]")) {
       refocus = "[data-copy-key]";
+    } else if (a && a.closest && a.closest("#notes")) {
+      refocus = "#note-text";
     }
   });
   document.addEventListener("htmx:afterSettle", function () {
