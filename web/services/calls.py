@@ -96,7 +96,15 @@ async def start_call(
     except ValueError:
         raise InvalidInput("direction must be inbound or outbound.") from None
     src, dst = _number(from_number, "from_number"), _number(to_number, "to_number")
-    return await new_call(org_id, assistant, dir_, src, dst, _as_utc(started_at, "started_at"))
+    return await new_call(
+        org_id,
+        assistant,
+        dir_,
+        src,
+        dst,
+        _as_utc(started_at, "started_at"),
+        campaign=_campaign(campaign),
+    )
 
 
 async def new_call(
@@ -117,7 +125,6 @@ async def new_call(
     columns (``ended_at``, ``duration_ms``, ``has_recording``, ``transcript_text``...).
     """
     return await Call.create(
-        campaign=_campaign(campaign),
         org_id=org_id,
         assistant=assistant,
         direction=direction,
