@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.response import Template
 from msgspec import Struct
 
-from web.auth import Principal, api_principal, dashboard_principal
+from web.auth import Principal, api_principal, dashboard_principal, require_reader
 from web.errors import DomainError, InvalidInput
 from web.openapi import error_responses
 from web.rendering import render
@@ -37,19 +37,21 @@ class NoteList(Struct):
 
 
 class ApiNotesController(Controller):
-    """Notes over the API: anyone of the org adds and reads; the author or an admin deletes."""
+    """Notes over the API: reviewers (admin and agent keys) add and read; the author or an
+    admin deletes. Ingest keys have no part in review."""
 
     path = "/api/v1/calls/{call_id:str}/notes"
     tags = ["notes"]
     dependencies = {"principal": Provide(api_principal)}
+    guards = [require_reader]
 
-    @post("/", status_code=201, responses=error_responses(400, 401, 404, 429))
+    @post("/", status_code=201, responses=error_responses(400, 401, 403, 404, 429))
     async def create(self, principal: Principal, call_id: str, data: NoteIn) -> NoteOut:
         """Pin a note to ``at_ms`` of the call."""
         note = await review.add_note(principal, call_id, data.at_ms, data.text)
         return NoteOut(**note.to_dict())  # type: ignore[arg-type]
 
-    @get("/", responses=error_responses(400, 401, 404, 429))
+    @get("/", responses=error_responses(400, 401, 403, 404, 429))
     async def list(self, principal: Principal, call_id: str) -> NoteList:
         """The call's notes, in the order of the recording."""
         notes = await review.list_notes(principal.org_id, call_id)

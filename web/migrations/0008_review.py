@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0004_call_search_tsv")]
+    dependencies = [("models", "0007_hardening")]
 
     initial = False
 
