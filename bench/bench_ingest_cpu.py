@@ -1,0 +1,233 @@
+"""Server CPU per live call-second against the ``lame`` command on the same audio.
+
+One ``talkturo serve`` process (SQLite, local storage) on loopback; a separate load-generator
+process streams N calls at real-time pace as 20 ms Twilio frames (caller mu-law 8 kHz,
+assistant L16 24 kHz, espeak-ng speech, frames encoded before the clock starts). Once every
+stream is running, the server's CPU (utime + stime from ``/proc/<pid>/stat``) is read over a
+steady window and divided by the call-seconds streamed in it. The reference, measured in the
+same run between the rounds: ``lame`` encoding the same call as stereo at the recording's rate
+and bitrate (24 kHz, 32 kbps CBR), CPU of the child divided by the audio's seconds. The
+generator's own CPU is printed too, so it is never the bottleneck. Target: ratio <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: float) -> None:
+    import websockets
+
+    from bench.bench_ingest_load import START, _frames
+
+    frames = _frames(seconds)
+    start = json.dumps({**START, "start": {**START["start"], "customParameters": {"token": key}}})
+    worst = 0.0
+    n = len(calls)
+    t_begin = time.monotonic()
+
+    async def one(call_id: str, offset: float) -> None:
+        nonlocal worst
+        await asyncio.sleep(offset)
+        async with websockets.connect(f"{url}/api/v1/calls/{call_id}/media") as ws:
+            await ws.send(start)
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            for k, (inbound, outbound) in enumerate(frames):
+                due = t0 + k * 0.02
+                now = loop.time()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                await ws.send(inbound)
+                await ws.send(outbound)
+                worst = max(worst, loop.time() - due)
+            await ws.send(json.dumps({"event": "stop"}))
+            await ws.wait_closed()
+
+    async def marks() -> None:
+        # The window: every stream running (after a warm-up), ending well before the first stop.
+        await asyncio.sleep(warmup)
+        print(f"steady-start {time.monotonic()}", flush=True)
+        await asyncio.sleep(seconds - warmup - 1.0)
+        print(f"steady-end {time.monotonic()}", flush=True)
+
+    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    await asyncio.gather(marks(), *(one(c, 0.02 * i / n) for i, c in enumerate(calls)))
+    cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
+    wall = time.monotonic() - t_begin
+    print(json.dumps({"max_send_lag_s": worst, "gen_cpu_s": cpu, "gen_wall_s": wall}), flush=True)
+
+
+def generator_main(args: argparse.Namespace) -> int:
+    calls = Path(args.calls_file).read_text().split()
+    asyncio.run(_generate(args.url, args.key, calls, args.seconds, args.warmup))
+    return 0
+
+
+def lame_ms_per_second(wav: Path, out: Path, seconds: float) -> float:
+    """CPU of ``lame`` encoding ``wav`` at 24 kHz, 32 kbps CBR stereo, per second of audio."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(
+        ["lame", "--quiet", "--cbr", "-b", "32", "--resample", "24", "-m", "j", str(wav), str(out)],
+        check=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu * 1000 / seconds
+
+
+def write_stereo_wav(path: Path, seconds: int) -> None:
+    """The bench call as a stereo 16-bit WAV at 24 kHz (the recording's own rate)."""
+    import numpy as np
+
+    from bench._common import make_call
+
+    _, _, stereo = make_call(seconds)
+    pcm = (np.clip(stereo.T, -1, 1 - 1 / 32768) * 32768).astype("<i2")
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(2)
+        handle.setsampwidth(2)
+        handle.setframerate(24000)
+        handle.writeframes(pcm.tobytes())
+
+
+def one_round(
+    server_pid: int, base: str, key: str, asst: str, n: int, seconds: int, warmup: float, work: Path
+) -> dict[str, float]:
+    """Stream ``n`` calls once; server ms of CPU per call-second over the steady window."""
+    import httpx
+
+    from bench._common import post_call
+
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as h:
+        calls = [post_call(h, asst) for _ in range(n)]
+    calls_file = work / f"calls-{time.monotonic_ns()}.txt"
+    calls_file.write_text("\n".join(calls))
+    gen = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--generate",
+            "--url",
+            base.replace("http://", "ws://"),
+            "--key",
+            key,
+            "--calls-file",
+            str(calls_file),
+            "--seconds",
+            str(seconds),
+            "--warmup",
+            str(warmup),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert gen.stdout is not None
+    marks: dict[str, tuple[float, float]] = {}
+    stats: dict[str, float] = {}
+    for line in gen.stdout:
+        if line.startswith("steady-"):
+            marks[line.split()[0]] = (time.monotonic(), cpu_seconds(server_pid))
+        elif line.startswith("{"):
+            stats = json.loads(line)
+    if gen.wait() != 0 or len(marks) != 2 or not stats:
+        raise RuntimeError("the generator failed")
+    (t0, c0), (t1, c1) = marks["steady-start"], marks["steady-end"]
+    call_seconds = n * (t1 - t0)
+    return {
+        "server_ms_per_call_s": (c1 - c0) * 1000 / call_seconds,
+        "server_cores": (c1 - c0) / (t1 - t0),
+        "gen_cores": stats["gen_cpu_s"] / stats["gen_wall_s"],
+        "max_send_lag_s": stats["max_send_lag_s"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url")
+    parser.add_argument("--key")
+    parser.add_argument("--calls-file")
+    parser.add_argument("--calls", type=int, default=40, help="concurrent calls per round")
+    parser.add_argument("--seconds", type=int, default=30, help="length of each call")
+    parser.add_argument("--warmup", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server-arg", action="append", default=[], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate:
+        return generator_main(args)
+
+    from bench._common import progress, verdict
+    from bench.bench_ingest_load import _setup
+    from tests.conftest import start_server
+    from web.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        wav = work / "call.wav"
+        lame_seconds = 60
+        write_stereo_wav(wav, lame_seconds)
+        env = {
+            "TALKTURO_DATA_DIR": str(work / "data"),
+            "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789",
+            "TALKTURO_EMBEDDED_WORKER": "0",
+        }
+        key, asst = asyncio.run(_setup(load_settings(env)))
+        server = start_server(env, work / "server.log")
+        ratios: list[float] = []
+        try:
+            for r in range(args.rounds):
+                lame_before = lame_ms_per_second(wav, work / "out.mp3", lame_seconds)
+                progress(f"round {r + 1}: {args.calls} calls x {args.seconds} s ...")
+                res = one_round(
+                    server.proc.pid,
+                    server.url,
+                    key,
+                    asst,
+                    args.calls,
+                    args.seconds,
+                    args.warmup,
+                    work,
+                )
+                lame_after = lame_ms_per_second(wav, work / "out.mp3", lame_seconds)
+                lame = (lame_before + lame_after) / 2
+                ratio = res["server_ms_per_call_s"] / lame
+                ratios.append(ratio)
+                print(
+                    f"round {r + 1}: server {res['server_ms_per_call_s']:.2f} ms CPU per "
+                    f"call-second ({res['server_cores']:.2f} cores), lame {lame:.2f} ms "
+                    f"({lame_before:.2f}/{lame_after:.2f}), ratio {ratio:.2f}; generator "
+                    f"{res['gen_cores']:.2f} cores, max send lag "
+                    f"{res['max_send_lag_s'] * 1000:.0f} ms",
+                    flush=True,
+                )
+        finally:
+            server.stop()
+    median = statistics.median(ratios)
+    print(f"ratio over {len(ratios)} rounds: median {median:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    return 0 if verdict("server CPU per call-second / lame", median, 1.5, at_most=True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
