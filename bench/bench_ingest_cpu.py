@@ -69,11 +69,12 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
         # The window: every stream running (after a warm-up), ending well before the first stop.
         await asyncio.sleep(warmup)
         print(f"steady-start {time.monotonic()}", flush=True)
-        await asyncio.sleep(seconds - warmup - 1.0)
+        await asyncio.sleep(seconds - warmup)
         print(f"steady-end {time.monotonic()}", flush=True)
 
     cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-    await asyncio.gather(marks(), *(one(c, 0.02 * i / n) for i, c in enumerate(calls)))
+    # Real calls start at random times: spread the starts over a second, so batches interleave.
+    await asyncio.gather(marks(), *(one(c, 1.0 * i / n) for i, c in enumerate(calls)))
     cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
     wall = time.monotonic() - t_begin
     print(json.dumps({"max_send_lag_s": worst, "gen_cpu_s": cpu, "gen_wall_s": wall}), flush=True)
