@@ -226,7 +226,8 @@ def main() -> int:
         finally:
             server.stop()
     median = statistics.median(ratios)
-    print(f"ratio over {len(ratios)} rounds: median {median:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+    print(f"ratio over {len(ratios)} rounds: median {median:.2f}, range {spread}")
     return 0 if verdict("server CPU per call-second / lame", median, 1.5, at_most=True) else 1
 
 
