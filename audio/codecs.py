@@ -183,3 +183,10 @@ def decoder_for(encoding: str, sample_rate: int, channels: int = 1) -> PayloadDe
     if rate not in (8000, 12000, 16000, 24000, OPUS_RATE):
         raise BadSampleRate(f"Opus decodes at 8, 12, 16, 24 or 48 kHz, not {rate} Hz")
     return FFmpegDecoder("opus", OPUS_RATE, channels)
+
+
+def pcm16le(samples: Samples) -> bytes:
+    """Samples as 16-bit little-endian PCM, the recorder's wide wire format (clipped)."""
+    scaled = np.clip(np.rint(samples * np.float32(32768.0)), -32768, 32767)
+    data: bytes = scaled.astype("<i2").tobytes()
+    return data

@@ -31,6 +31,10 @@ from web.settings import Settings
 from web.storage import Storages
 
 log = logging.getLogger("talkturo.ingest")
+
+# Telnyx sends the stream's auth token in this header (its ``stream_auth_token``).
+TELNYX_AUTH_HEADER = "x-telnyx-streaming-auth-token"
+
 MAX_DATA_DEPTH = 32
 
 
@@ -63,8 +67,9 @@ class AnalysisIn(Struct, forbid_unknown_fields=True):
 async def media_stream(
     socket: WebSocket[Any, Any, Any], settings: Settings, storages: Storages, call_id: str
 ) -> None:
-    """Live audio of a call, Twilio Media Streams protocol (plus L16 and per-track formats)."""
-    session = MediaSession(settings, storages, call_id, socket.headers.get("authorization"))
+    """Live audio of a call: Twilio Media Streams (plus L16 and per-track formats) or Telnyx
+    media streaming, recognised from the frames."""
+    session = MediaSession(settings, storages, call_id, _authorization(socket))
     await socket.accept()
     if shutdown.draining():
         await socket.close(code=shutdown.SERVICE_RESTART, reason=shutdown.REFUSED_REASON)
@@ -75,6 +80,15 @@ async def media_stream(
         await _serve_stream(socket, session, reader, call_id)
     finally:
         shutdown.unregister(reader)
+
+
+def _authorization(socket: WebSocket[Any, Any, Any]) -> str | None:
+    """``Authorization``, else Telnyx's ``x-telnyx-streaming-auth-token`` (the bare key)."""
+    header = socket.headers.get("authorization")
+    if header:
+        return header
+    token = socket.headers.get(TELNYX_AUTH_HEADER, "").strip()
+    return f"Bearer {token}" if token else None
 
 
 async def _serve_stream(

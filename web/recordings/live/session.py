@@ -31,7 +31,8 @@ from web.recordings.live.events import (
     Stop,
     StreamRefused,
 )
-from web.recordings.live.twilio import TRACKS, Twilio
+from web.recordings.live.recognise import Recognising
+from web.recordings.live.twilio import TRACKS
 from web.recordings.node import identity
 from web.recordings.parts import PartUploader
 from web.recordings.publish import Finished, begin, finished, publish
@@ -66,7 +67,7 @@ class MediaSession:
         self.storages = storages
         self.call_id = call_id
         self.authorization = authorization
-        self.dialect: Dialect = dialect or Twilio()
+        self.dialect: Dialect = dialect or Recognising()
         self.me = identity(settings)
         self.call: Call | None = None
         self.row: Recording | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ from web.recordings.live.events import (
     Stop,
     StreamRefused,
 )
+from web.recordings.live.transcode import Transcoder, transcoder
 
 # Twilio's track names, and the leg each one is.
 TRACKS: dict[str, Leg] = {"inbound": "caller", "outbound": "assistant"}
@@ -26,10 +28,18 @@ TRACKS: dict[str, Leg] = {"inbound": "caller", "outbound": "assistant"}
 MAX_CALL_MS = 4 * 3600 * 1000
 _IGNORED = Ignored()
 _STOP = Stop()
+ALAW = "audio/x-alaw"
 
 
 class Twilio:
-    """The Twilio dialect: JSON text frames ``connected``, ``start``, ``media``, ``stop``..."""
+    """The Twilio dialect: JSON text frames ``connected``, ``start``, ``media``, ``stop``...
+
+    A track in ``audio/x-alaw`` is decoded here to 16-bit PCM (the recorder takes mu-law
+    and L16 as they come).
+    """
+
+    def __init__(self) -> None:
+        self._decoders: dict[Leg, Transcoder] = {}
 
     def parse(self, raw: str | bytes | None, *, started: bool) -> Event:
         """The event one frame carries; StreamRefused if it is not acceptable now."""
@@ -45,11 +55,13 @@ class Twilio:
         if event == "media":
             if not started:
                 raise StreamRefused(POLICY, "media before start")
-            return _media(msg.get("media"))
+            media = _media(msg.get("media"))
+            decode = self._decoders.get(media.leg)
+            return media if decode is None else replace(media, payload=decode(media.payload))
         if event == "start":
             if started:
                 raise StreamRefused(POLICY, "the stream has already started")
-            return _start(msg.get("start"))
+            return _start(msg.get("start"), self._decoders)
         if event in ("connected", "dtmf", "mark"):
             return _IGNORED
         if event == "stop":
@@ -57,7 +69,7 @@ class Twilio:
         raise StreamRefused(UNSUPPORTED, f"unknown event {event[:40]!r}")
 
 
-def _start(start: Any) -> Start:
+def _start(start: Any, decoders: dict[Leg, Transcoder]) -> Start:
     if not isinstance(start, dict):
         raise StreamRefused(UNSUPPORTED, "start must be an object")
     params = start.get("customParameters") or {}
@@ -66,31 +78,27 @@ def _start(start: Any) -> Start:
     token = params.get("token")
     token = token if isinstance(token, str) and token else None
     try:
-        caller, assistant = _formats(start)
+        caller, assistant = _formats(start, decoders)
     except StreamRefused as exc:
         return Start(token, format_error=exc)
     return Start(token, caller, assistant)
 
 
-def _formats(start: dict[str, Any]) -> tuple[LegFormat, LegFormat]:
-    default = _leg_format(start.get("mediaFormat"), "start.mediaFormat")
+def _formats(start: dict[str, Any], decoders: dict[Leg, Transcoder]) -> tuple[LegFormat, LegFormat]:
     per_track = start.get("mediaFormats") or {}
     if not isinstance(per_track, dict) or set(per_track) - set(TRACKS):
         raise StreamRefused(UNSUPPORTED, "start.mediaFormats names inbound and outbound only")
-    caller = (
-        _leg_format(per_track.get("inbound"), "mediaFormats.inbound")
-        if ("inbound" in per_track)
-        else default
-    )
-    assistant = (
-        _leg_format(per_track.get("outbound"), "mediaFormats.outbound")
-        if ("outbound" in per_track)
-        else default
-    )
-    return caller, assistant
+    formats: list[LegFormat] = []
+    for track, leg in TRACKS.items():
+        if track in per_track:
+            spec, what = per_track.get(track), f"mediaFormats.{track}"
+        else:
+            spec, what = start.get("mediaFormat"), "start.mediaFormat"
+        formats.append(_leg_format(spec, what, leg, decoders))
+    return formats[0], formats[1]
 
 
-def _leg_format(spec: Any, what: str) -> LegFormat:
+def _leg_format(spec: Any, what: str, leg: Leg, decoders: dict[Leg, Transcoder]) -> LegFormat:
     if spec is None:
         return LegFormat()
     if not isinstance(spec, dict):
@@ -98,9 +106,14 @@ def _leg_format(spec: Any, what: str) -> LegFormat:
     channels = spec.get("channels", 1)
     if channels != 1:
         raise StreamRefused(UNSUPPORTED, f"{what}: only mono tracks are supported")
+    encoding = spec.get("encoding", "audio/x-mulaw")
+    if isinstance(encoding, str) and encoding.strip().lower() == ALAW:
+        # A decoder per track: each leg's payloads go through their own.
+        decoders[leg] = transcoder(encoding, spec.get("sampleRate", 8000), 1, what)
+        return decoders[leg].leg_format
     try:
         return LegFormat(
-            encoding=spec.get("encoding", "audio/x-mulaw"),
+            encoding=encoding,
             sample_rate=spec.get("sampleRate", 8000),
         )
     except AudioError as exc:
