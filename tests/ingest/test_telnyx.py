@@ -243,6 +243,46 @@ async def test_frames_out_of_order_make_the_same_recording(
     assert digests[0].hexdigest() == digests[1].hexdigest()
 
 
+@pytest.mark.parametrize("codec", ["G722", "OPUS"])
+async def test_stateful_codecs_out_of_order_keep_the_words_in_place(
+    live: Live, voices: tuple[Voice, Voice], codec: str, tmp_path: Path
+) -> None:
+    caller = encode(voices[0], codec, tmp_path)
+    frames_ = numbered(media("inbound", caller.payloads))
+    body = frames_[:-1]
+    for i in range(0, len(body) - 1, 2):
+        body[i], body[i + 1] = body[i + 1], body[i]
+    call_id = await create_call(live.http, live.tenant)
+    closed = await stream(
+        live.ws(call_id),
+        [start(caller), *body, frames_[-1]],
+        headers={AUTH_HEADER: live.tenant.admin_key},
+    )
+    assert closed.code == 1000, closed
+    rec, audio = await recorded(live, call_id)
+    assert abs((rec.duration_ms or 0) - 20 * len(caller.payloads)) < 200
+    exact = mp3_rate(audio, rec.duration_ms)
+    score, _ = alignment(as_heard(voices[0], exact), audio[0], exact)
+    # Put back in order before the decoder, as if they had come in order.
+    assert score > 0.7, score
+
+
+async def test_a_malformed_frame_after_opus_keeps_the_frames_held_for_ordering(
+    live: Live, voices: tuple[Voice, Voice], tmp_path: Path
+) -> None:
+    caller = encode(voices[0], "OPUS", tmp_path)
+    frames_ = numbered(media("inbound", caller.payloads[:101]))[:-1]
+    frames_[-1] = _bad(frames_[-1], payload="@@not base64@@")
+    call_id = await create_call(live.http, live.tenant)
+    closed = await stream(
+        live.ws(call_id), [start(caller), *frames_], headers={AUTH_HEADER: live.tenant.admin_key}
+    )
+    assert closed.code == 1003, closed
+    rec, _ = await recorded(live, call_id)
+    # All 100 good packets (20 ms each), the last few of them held back until the end.
+    assert 2000 <= (rec.duration_ms or 0) < 2100, rec.duration_ms
+
+
 async def test_the_key_in_custom_parameters_and_a_bad_header(
     live: Live, voices: tuple[Voice, Voice], tmp_path: Path
 ) -> None:

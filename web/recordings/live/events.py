@@ -69,3 +69,7 @@ class Dialect(Protocol):
     def parse(self, raw: str | bytes | None, *, started: bool) -> Event:
         """The event one frame carries; StreamRefused if it is not acceptable now."""
         ...
+
+    def held(self) -> list[Media]:
+        """Media held back to be put in order, handed over once when the stream ends."""
+        ...

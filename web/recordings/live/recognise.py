@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web.recordings.live.events import Dialect, Event, Ignored, StreamRefused
+from web.recordings.live.events import Dialect, Event, Ignored, Media, StreamRefused
 from web.recordings.live.telnyx import Telnyx, decode_frame, is_telnyx
 from web.recordings.live.twilio import Twilio
 
@@ -33,3 +33,7 @@ class Recognising:
             else:
                 self.chosen = Twilio()
         return self.chosen.parse(raw, started=started)
+
+    def held(self) -> list[Media]:
+        """What the chosen dialect still holds."""
+        return self.chosen.held() if self.chosen is not None else []

@@ -225,9 +225,18 @@ class MediaSession:
             if self._keeper is not None and not from_keeper:
                 self._keeper.cancel()
             try:
+                await self._take_held()
                 await self._publish()
             finally:
                 self._release()
+
+    async def _take_held(self) -> None:
+        """Give the recorder what the dialect held back for ordering (up to a bad payload)."""
+        try:
+            for media in self.dialect.held():
+                await self._media(media)
+        except StreamRefused as exc:
+            log.warning("held media of call %s dropped: %s", self.call_id, exc.reason)
 
     async def hand_off(self) -> None:
         """The process is shutting down: finalize now with every frame received.

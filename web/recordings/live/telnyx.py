@@ -10,6 +10,8 @@ gets 16-bit PCM; it places every chunk by its timestamp, whatever order frames c
 from __future__ import annotations
 
 import binascii
+import heapq
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -35,6 +37,8 @@ MARKERS = ("sequence_number", "stream_id")
 _IGNORED = Ignored()
 _STOP = Stop()
 _PASSIVE = ("connected", "dtmf", "mark", "error", "clear")
+# Frames per track held back so a stateful decoder gets its packets in order (80 ms).
+HOLD = 4
 
 
 class Telnyx:
@@ -42,16 +46,18 @@ class Telnyx:
 
     def __init__(self) -> None:
         self._decoders: dict[Leg, Transcoder] = {}
+        self._waiting: dict[Leg, list[tuple[int, int, int, Media]]] = {}
+        self._arrivals = 0
 
     def parse(self, raw: str | bytes | None, *, started: bool) -> Event:
         """The event one frame carries; StreamRefused if it is not acceptable now."""
         msg = decode_frame(raw)
-        _sequence_number(msg)
+        seq = _sequence_number(msg)
         event = msg["event"]
         if event == "media":
             if not started:
                 raise StreamRefused(POLICY, "media before start")
-            return self._media(msg.get("media"))
+            return self._media(msg.get("media"), seq)
         if event == "start":
             if started:
                 raise StreamRefused(POLICY, "the stream has already started")
@@ -61,6 +67,19 @@ class Telnyx:
         if event == "stop":
             return _STOP
         raise StreamRefused(UNSUPPORTED, f"unknown event {event[:40]!r}")
+
+    def held(self) -> list[Media]:
+        """The frames still held back, decoded in order, track by track (once)."""
+        out: list[Media] = []
+        for leg, waiting in self._waiting.items():
+            decode = self._decoders[leg]
+            while waiting:
+                media = heapq.heappop(waiting)[3]
+                try:
+                    out.append(replace(media, payload=decode(media.payload)))
+                except StreamRefused:
+                    continue  # an undecodable packet: the rest is still audio
+        return out
 
     def _start(self, start: Any) -> Start:
         if not isinstance(start, dict):
@@ -101,7 +120,7 @@ class Telnyx:
             self._decoders[leg] = transcoder(encoding, rate, channels, what)
         return self._decoders["caller"].leg_format
 
-    def _media(self, media: Any) -> Media:
+    def _media(self, media: Any, seq: int) -> Event:
         if not isinstance(media, dict):
             raise StreamRefused(UNSUPPORTED, "media must be an object")
         track = media.get("track", "inbound")
@@ -119,7 +138,18 @@ class Telnyx:
         except (binascii.Error, ValueError):
             raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None
         decode = self._decoders.get(leg)
-        return Media(track, leg, ts, decode(data) if decode is not None else data)
+        if decode is None:
+            return Media(track, leg, ts, data)
+        if not decode.stateful:
+            return Media(track, leg, ts, decode(data))
+        # In order of timestamp (then sequence number), HOLD frames behind the newest.
+        waiting = self._waiting.setdefault(leg, [])
+        self._arrivals += 1
+        heapq.heappush(waiting, (ts, seq, self._arrivals, Media(track, leg, ts, data)))
+        if len(waiting) <= HOLD:
+            return _IGNORED
+        first = heapq.heappop(waiting)[3]
+        return replace(first, payload=decode(first.payload))
 
 
 def decode_frame(raw: str | bytes | None) -> dict[str, Any]:
@@ -140,9 +170,10 @@ def is_telnyx(msg: dict[str, Any]) -> bool:
     return any(key in msg for key in MARKERS)
 
 
-def _sequence_number(msg: dict[str, Any]) -> None:
+def _sequence_number(msg: dict[str, Any]) -> int:
     if "sequence_number" in msg:
-        _whole(msg["sequence_number"], 2**53, "sequence_number")
+        return _whole(msg["sequence_number"], 2**53, "sequence_number")
+    return 0
 
 
 def _whole(value: Any, limit: int, what: str) -> int:

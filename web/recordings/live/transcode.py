@@ -7,7 +7,7 @@ recorder's 16-bit PCM at the decoder's rate; the recorder still places them by t
 from __future__ import annotations
 
 from audio import AudioError, LegFormat
-from audio.codecs import PayloadDecoder, decoder_for, pcm16le
+from audio.codecs import FFmpegDecoder, PayloadDecoder, decoder_for, pcm16le
 from web.recordings.live.events import UNSUPPORTED, StreamRefused
 
 
@@ -18,6 +18,8 @@ class Transcoder:
         self.decoder = decoder
         # Fixed at the start: the recorder's leg rate cannot change mid-stream.
         self.leg_format = LegFormat("l16", decoder.sample_rate)
+        # G.722 and Opus carry state from packet to packet: feed them in order.
+        self.stateful = isinstance(decoder, FFmpegDecoder)
 
     def __call__(self, payload: bytes) -> bytes:
         """The PCM of one payload; an undecodable one refuses the stream (1003)."""

@@ -68,6 +68,10 @@ class Twilio:
             return _STOP
         raise StreamRefused(UNSUPPORTED, f"unknown event {event[:40]!r}")
 
+    def held(self) -> list[Media]:
+        """Nothing: every frame goes to the recorder as it comes."""
+        return []
+
 
 def _start(start: Any, decoders: dict[Leg, Transcoder]) -> Start:
     if not isinstance(start, dict):
