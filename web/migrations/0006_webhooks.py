@@ -11,7 +11,7 @@ from web.models import DeliveryStatus
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0004_call_search_tsv")]
+    dependencies = [("models", "0005_export_key")]
 
     initial = False
 
