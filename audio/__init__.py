@@ -15,6 +15,7 @@ from audio.errors import (
     NotAudio,
     NotStereo,
     TooManyChannels,
+    TruncatedAudio,
     UnreadableAudio,
     UnsupportedEncoding,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "RecordingResult",
     "RedactedRecording",
     "TooManyChannels",
+    "TruncatedAudio",
     "UnreadableAudio",
     "UnsupportedEncoding",
     "decode_untrusted_to_mp3",

@@ -38,6 +38,12 @@ class CorruptAudio(AudioError):
 UnreadableAudio = CorruptAudio
 
 
+class TruncatedAudio(CorruptAudio):
+    """The file's header promises more audio than its bytes hold (a lying length, a cut file)."""
+
+    default_message = "the audio file holds less audio than its header says: truncated?"
+
+
 class UnsupportedEncoding(AudioError):
     """A wire encoding other than mu-law or 16-bit linear PCM."""
 
@@ -88,6 +94,7 @@ ERRORS_BY_NAME: dict[str, type[AudioError]] = {
         EmptyAudio,
         NotAudio,
         CorruptAudio,
+        TruncatedAudio,
         UnsupportedEncoding,
         BadSampleRate,
         TooManyChannels,

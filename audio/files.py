@@ -30,6 +30,7 @@ from audio.errors import (
 from audio.formats import check_sample_rate, output_rate_for
 from audio.mp3 import DEFAULT_BITRATE_KBPS, complete_frames_end
 from audio.peaks import Peaks, PeaksBuilder
+from audio.promises import check_promise
 from audio.writer import RecordingResult, StereoMp3Writer
 
 AudioSource = str | os.PathLike[str] | bytes | IO[bytes]
@@ -65,8 +66,10 @@ def _open(source: AudioSource, label: str) -> Iterator[Any]:
         handle.close()
 
 
-def _check(handle: Any, label: str, max_channels: int, max_duration_s: float) -> int:
-    """Validate an opened file's rate, channels, length; return its sample rate."""
+def _check(
+    handle: Any, label: str, max_channels: int, max_duration_s: float, source: AudioSource
+) -> int:
+    """Validate an opened file's rate, channels, length and its header's promise; its rate."""
     try:
         rate = check_sample_rate(handle.samplerate)
     except BadSampleRate as exc:
@@ -79,6 +82,8 @@ def _check(handle: Any, label: str, max_channels: int, max_duration_s: float) ->
         raise EmptyAudio(f"the {label} audio is empty")
     if handle.frames / rate > max_duration_s:
         raise AudioTooLong(f"the {label} audio is longer than {max_duration_s / 3600:g} hours")
+    if isinstance(source, str | os.PathLike | bytes | bytearray):
+        check_promise(source, label, handle.frames, rate)
     return rate
 
 
@@ -196,7 +201,7 @@ def encode_files(
     with contextlib.ExitStack() as stack:
         if stereo is not None:
             handle = stack.enter_context(_open(stereo, "call"))
-            in_rate = _check(handle, "call", 2, max_duration_s)
+            in_rate = _check(handle, "call", 2, max_duration_s, stereo)
             if handle.num_channels != 2:
                 raise NotStereo()
             rate = output_rate_for(in_rate)
@@ -210,8 +215,8 @@ def encode_files(
                 stack.enter_context(_open(assistant, "assistant")),
             ]
             rates = [
-                _check(handles[0], "caller", 2, max_duration_s),
-                _check(handles[1], "assistant", 2, max_duration_s),
+                _check(handles[0], "caller", 2, max_duration_s, caller),
+                _check(handles[1], "assistant", 2, max_duration_s, assistant),
             ]
             rate = output_rate_for(*rates)
             readers = [h.resampled_to(rate, _FILE_RESAMPLE_QUALITY) for h in handles]

@@ -12,6 +12,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.audio.test_promises import lying_wav
 from tests.conftest import Tenant, api_call
 from tests.ingest.conftest import Voice, ffmpeg_decode, read_object, rms_db
 from web.models import Analysis, Call, Message, Recording, RecordingStatus
@@ -293,3 +294,23 @@ async def test_analysis_replaces_and_validates(
     assert [(a.summary, a.success, a.data) for a in rows] == [("Unclear.", None, {})]
     for bad in ({"success": "yes"}, {"data": []}, {"summary": 5}, {"verdict": 1}):
         assert (await client.put(url, json=bad, headers=tenant.api())).status_code == 400, bad
+
+
+async def test_a_header_promising_more_than_the_bytes_is_422(
+    client: AsyncTestClient[Any], app: Litestar, tenant: Tenant, stereo_flac: bytes
+) -> None:
+    """1 KB claiming 46 minutes of 192 kHz, and a FLAC cut in half: 422, never silence."""
+    for body, ctype in (
+        (lying_wav(), "audio/wav"),
+        (stereo_flac[: len(stereo_flac) // 2], "audio/flac"),
+    ):
+        call_id = await new_call(client, tenant)
+        resp = await client.put(
+            f"/api/v1/calls/{call_id}/recording",
+            content=body,
+            headers={**tenant.api(), "Content-Type": ctype},
+        )
+        assert resp.status_code == 422, resp.text
+        assert "header promises" in resp.json()["detail"]
+        assert await Recording.get_or_none(call_id=call_id) is None
+    assert spool_leftovers(app) == []
