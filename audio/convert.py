@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,11 +53,14 @@ def decode_untrusted_to_mp3(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     memory_limit_mb: int = DEFAULT_MEMORY_LIMIT_MB,
     redact_dtmf: bool = True,
+    cpu_limit_s: float | None = None,
 ) -> RecordingResult:
     """Like :func:`encode_files`, in a child process, for files from outside. Blocking.
 
     The MP3 appears at ``dest`` only on success; nothing is left behind on failure. A child
-    that crashes, runs out of memory or exceeds ``timeout_s`` raises :class:`CorruptAudio`;
+    that crashes, runs out of memory, or exceeds ``timeout_s`` of wall time or ``cpu_limit_s``
+    of CPU (``timeout_s`` when not given) is killed and raises :class:`CorruptAudio`; it runs
+    at a lower priority than its parent, so live work comes first;
     other problems raise the same :class:`AudioError` subclass :func:`encode_files` would.
     Call it from async code with ``asyncio.to_thread``.
     """
@@ -72,6 +77,7 @@ def decode_untrusted_to_mp3(
             "bitrate_kbps": bitrate_kbps,
             "memory_limit_mb": memory_limit_mb,
             "redact_dtmf": redact_dtmf,
+            "cpu_limit_s": max(1, math.ceil(timeout_s if cpu_limit_s is None else cpu_limit_s)),
         }
         if stereo is not None:
             job["stereo"] = _stage(stereo, directory, "stereo.in")
@@ -117,6 +123,8 @@ def _run_child(job: dict[str, Any], timeout_s: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired as exc:
         raise CorruptAudio("decoding the audio took too long; the file may be damaged") from exc
     lines = done.stdout.decode(errors="replace").strip().splitlines()
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        raise CorruptAudio("decoding the audio took too long; the file may be damaged")
     if done.returncode != 0 or not lines:
         raise CorruptAudio("the audio file is damaged: the decoder failed on it")
     try:
@@ -141,18 +149,26 @@ def _copy_into(source: Path, target: Path) -> None:
             out.write(chunk)
 
 
-def _limit_memory(megabytes: int) -> None:
+def _limit(megabytes: int, cpu_seconds: int) -> None:
+    """Cap this child's memory and CPU time, and let the server's own work go first."""
     with contextlib.suppress(ImportError, ValueError, OSError):
         import resource
 
         limit = megabytes * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        # SIGXCPU at the soft limit, SIGKILL a second later.
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+    with contextlib.suppress(OSError):
+        os.nice(10)
 
 
 def main() -> int:
     """Child entry point: one JSON job on stdin, one JSON answer on stdout."""
     job = json.loads(sys.stdin.buffer.read())
-    _limit_memory(int(job.get("memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB)))
+    _limit(
+        int(job.get("memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB)),
+        int(job.get("cpu_limit_s", DEFAULT_TIMEOUT_S)),
+    )
     try:
         result = encode_files(
             job.get("caller"),

@@ -46,6 +46,7 @@ from web.errors import DomainError, NotAuthenticated, RateLimited
 from web.middleware import SameOriginMiddleware, SecureCookiesMiddleware, security_headers
 from web.observability import RequestLogMiddleware
 from web.ratelimit import ApiRateLimitMiddleware
+from web.recordings import decoding
 from web.recordings.presentation import delay_reason
 from web.runtime import worker_lifespan
 from web.security import csrf_secret, session_secret
@@ -197,6 +198,7 @@ def create_app(settings: Settings, *, extra_lifespan: list[Any] | None = None) -
         async with AsyncExitStack() as stack:
             await open_db(settings.database)
             stack.push_async_callback(close_db)
+            stack.callback(decoding.shutdown)
             # Before any hook: the worker and every request find the storages open.
             app.state.storages = await stack.enter_async_context(Storages(settings))
             hooks = list(extra_lifespan or [])

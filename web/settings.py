@@ -73,6 +73,10 @@ class RecordingSettings:
     stream_timeout_s: float
     # On SIGTERM, how long live streams may go on before they are handed off.
     drain_timeout_s: float = 30.0
+    # Whole-file uploads decode in at most this many child processes at once, each limited
+    # to this many seconds of CPU and of wall time.
+    decode_workers: int = 2
+    decode_timeout_s: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +246,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     metrics_token = env.get("TALKTURO_METRICS_TOKEN") or None
     if metrics_token is not None and len(metrics_token.strip()) < 16:
         raise SettingsError("TALKTURO_METRICS_TOKEN must be at least 16 characters")
+    decode_timeout = _seconds(env, "TALKTURO_DECODE_TIMEOUT", "300", 1, 86400)
 
     return Settings(
         data_dir=data_dir,
@@ -258,7 +263,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             port=_int(env, "TALKTURO_PORT", port_default, 1, 65535),
             embedded_worker=embedded in {"1", "true", "yes"},
         ),
-        recording=RecordingSettings(stream_timeout_s=timeout, drain_timeout_s=drain),
+        recording=RecordingSettings(
+            stream_timeout_s=timeout,
+            drain_timeout_s=drain,
+            decode_workers=_int(env, "TALKTURO_DECODE_WORKERS", 2, 1, 64),
+            decode_timeout_s=decode_timeout,
+        ),
         secret_key=_secret_key(env, data_dir),
         endpoints=_endpoint_settings(env),
         metrics_token=metrics_token.strip() if metrics_token else None,

@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import uvicorn
 import websockets
 from litestar import Litestar
 
+import audio.convert
 from tests.conftest import Tenant, api_call, create_bucket, free_port, make_env, make_tenant
 from tests.speech import speak_wav
 from web.app import create_app
@@ -270,3 +272,41 @@ async def wait_for_status(call_id: str, status: str, within: float = 30) -> Reco
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"recording is {rec.status if rec else None}, not {status}")
         await asyncio.sleep(0.05)
+
+
+class GatedDecoder:
+    """Upload decoders that wait at a gate before decoding: uploads that take as long as we like.
+
+    Each child notes that it started, waits until :meth:`open` is called, then runs the real
+    ``audio.convert``.
+    """
+
+    def __init__(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = directory / "decoders-started"
+        self.started.mkdir()
+        self.gate = directory / "decoders-gate"
+        code = (
+            "import os, pathlib, runpy, time\n"
+            f"pathlib.Path({str(self.started)!r}, str(os.getpid())).touch()\n"
+            f"while not os.path.exists({str(self.gate)!r}):\n"
+            "    time.sleep(0.02)\n"
+            "runpy.run_module('audio.convert', run_name='__main__')\n"
+        )
+        command = [sys.executable, "-c", code]
+        monkeypatch.setattr(audio.convert, "_child_command", lambda: command)
+
+    def count(self) -> int:
+        """How many decoders have started (and wait at the gate, until it opens)."""
+        return len(list(self.started.iterdir()))
+
+    async def wait_started(self, count: int, within: float = 30) -> None:
+        """Wait until ``count`` decoders have started."""
+        deadline = asyncio.get_running_loop().time() + within
+        while self.count() < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{self.count()} decoders started, not {count}")
+            await asyncio.sleep(0.02)
+
+    def open(self) -> None:
+        """Let every decoder, waiting or to come, go on."""
+        self.gate.touch()

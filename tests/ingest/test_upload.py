@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,10 @@ from litestar.testing import AsyncTestClient
 
 from tests.audio.test_promises import lying_wav
 from tests.conftest import Tenant, api_call
-from tests.ingest.conftest import Voice, ffmpeg_decode, read_object, rms_db
+from tests.ingest.conftest import GatedDecoder, Voice, ffmpeg_decode, read_object, rms_db
 from web.models import Analysis, Call, Message, Recording, RecordingStatus
-from web.recordings import upload
+from web.recordings import lifecycle, upload
+from web.recordings.jobs import recovery
 
 
 async def new_call(client: AsyncTestClient[Any], tenant: Tenant, recording: bool = True) -> str:
@@ -314,3 +317,41 @@ async def test_a_header_promising_more_than_the_bytes_is_422(
         assert "header promises" in resp.json()["detail"]
         assert await Recording.get_or_none(call_id=call_id) is None
     assert spool_leftovers(app) == []
+
+
+async def test_an_upload_decoding_past_its_lease_keeps_its_claim(
+    client: AsyncTestClient[Any],
+    app: Litestar,
+    tenant: Tenant,
+    stereo_bytes: bytes,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    db_backend: str,
+) -> None:
+    """Recovery leaves a still-decoding upload alone; a second upload meanwhile is 409."""
+    monkeypatch.setattr(lifecycle, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(lifecycle, "HEARTBEAT_S", 0.2)
+    decoders = GatedDecoder(tmp_path, monkeypatch)
+    call_id = await new_call(client, tenant)
+    url = f"/api/v1/calls/{call_id}/recording"
+    headers = {**tenant.api(), "Content-Type": "audio/wav"}
+    first = asyncio.create_task(client.put(url, content=stereo_bytes, headers=headers))
+    try:
+        await decoders.wait_started(1)
+        # Three leases pass while the upload decodes.
+        await asyncio.sleep(3)
+        assert await recovery.recover_streams(app.state) == 0
+        rec = await Recording.get(call_id=call_id)
+        assert rec.status == RecordingStatus.PROCESSING
+        assert rec.claimed_until is not None
+        assert rec.claimed_until > datetime.now(UTC)
+        second = await client.put(url, content=stereo_bytes, headers=headers)
+        assert second.status_code == 409, second.text
+        assert decoders.count() == 1
+    finally:
+        decoders.open()
+        resp = await first
+    assert resp.status_code == 200, resp.text
+    rec = await Recording.get(call_id=call_id)
+    assert rec.status == RecordingStatus.AVAILABLE
+    assert rec.claimed_by is None

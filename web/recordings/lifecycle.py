@@ -13,9 +13,10 @@ take a row.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,27 @@ async def renew(rec_id: uuid.UUID, worker: str, last_activity: datetime | None) 
     if last_activity is not None:
         update["last_activity_at"] = last_activity
     await Recording.filter(id=rec_id, claimed_by=worker).update(**update)
+
+
+@contextlib.asynccontextmanager
+async def held(rec_id: uuid.UUID, worker: str) -> AsyncIterator[None]:
+    """Keep this process's claim on a row renewed for as long as the block runs."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await renew(rec_id, worker, None)
+            except Exception:  # a database hiccup: the next beat tries again
+                log.warning("could not renew the claim on recording %s", rec_id, exc_info=True)
+
+    keeper = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
 
 
 async def release(rec_id: uuid.UUID, worker: str, **fields: Any) -> None:

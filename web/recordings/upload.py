@@ -2,7 +2,7 @@
 
 The body goes to disk in blocks as it arrives (never whole in memory); a multipart body is
 split into its ``caller`` and ``assistant`` files on the way. Decoding runs in a child
-process (see :func:`audio.decode_untrusted_to_mp3`).
+process of a bounded pool of its own (see :mod:`web.recordings.decoding`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from multipart import (  # type: ignore[import-untyped]
 )
 from tortoise.exceptions import IntegrityError
 
-from audio import AudioError, RecordingResult, decode_untrusted_to_mp3
+from audio import AudioError, RecordingResult
 from web.errors import Conflict, PayloadTooLarge, Unprocessable
 from web.models import Recording, RecordingStatus
 from web.recordings import lifecycle
+from web.recordings.decoding import decode_upload
+from web.recordings.node import identity
 from web.recordings.presentation import busy_reason
 from web.recordings.publish import begin, finished, publish
 from web.recordings.spool import spool_paths
@@ -166,21 +168,24 @@ async def upload_recording(
     except IntegrityError:
         raise Conflict("The call already has a recording.") from None
     work = settings.spool_dir / "uploads" / uuid.uuid4().hex
-    try:
-        work.mkdir(parents=True)
-        result = await _receive_and_decode(work, mp3, content_type, body)
-        done = await asyncio.to_thread(finished, mp3, result)
-    except BaseException:
-        await asyncio.shield(lifecycle.drop_row(begun.row))
-        raise
-    finally:
-        await asyncio.to_thread(shutil.rmtree, work, True)
-    await publish(settings, storages, begun.row, done, storage=begun.storage, call=call)
+    # The claim is renewed while the body arrives, decodes and uploads: the worker never
+    # takes a recording whose upload is still in progress, and a second upload gets 409.
+    async with lifecycle.held(begun.row.id, identity(settings).worker):
+        try:
+            work.mkdir(parents=True)
+            result = await _receive_and_decode(settings, work, mp3, content_type, body)
+            done = await asyncio.to_thread(finished, mp3, result)
+        except BaseException:
+            await asyncio.shield(lifecycle.drop_row(begun.row))
+            raise
+        finally:
+            await asyncio.to_thread(shutil.rmtree, work, True)
+        await publish(settings, storages, begun.row, done, storage=begun.storage, call=call)
     return await Recording.get(id=begun.row.id)
 
 
 async def _receive_and_decode(
-    work: Path, mp3: Path, content_type: str, body: AsyncIterator[bytes]
+    settings: Settings, work: Path, mp3: Path, content_type: str, body: AsyncIterator[bytes]
 ) -> RecordingResult:
     kind, options = parse_options_header(content_type or "")
     sink: _Sink
@@ -196,12 +201,12 @@ async def _receive_and_decode(
         raise Unprocessable("The request body is empty: send an audio file.")
     try:
         if isinstance(sink, _MultipartSink):
-            return await asyncio.to_thread(
-                decode_untrusted_to_mp3,
-                sink.files["caller"].path,
-                sink.files["assistant"].path,
+            return await decode_upload(
+                settings,
+                caller=sink.files["caller"].path,
+                assistant=sink.files["assistant"].path,
                 dest=mp3,
             )
-        return await asyncio.to_thread(decode_untrusted_to_mp3, stereo=sink.path, dest=mp3)
+        return await decode_upload(settings, stereo=sink.path, dest=mp3)
     except AudioError as exc:
         raise Unprocessable(f"The audio could not be used: {exc}.") from None
