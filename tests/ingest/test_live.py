@@ -6,13 +6,17 @@ import asyncio
 import gzip
 import hashlib
 import json
+import wave
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+import websockets
 
 from tests.ingest.conftest import (
+    GatedDecoder,
     Live,
     Voice,
     call_frames,
@@ -315,3 +319,63 @@ async def test_dropped_socket_is_finalized_after_the_timeout(
     stored = await read_object(live.app, rec, rec.storage_key)
     assert hashlib.sha256(stored).hexdigest() == rec.sha256
     assert np.isfinite(rms_db(ffmpeg_decode(stored)[0]))
+
+
+async def test_slow_uploads_never_starve_a_live_call(
+    live: Live, voices: tuple[Voice, Voice], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight uploads decode (held at a gate) while a call streams at real-time pace.
+
+    The call is recorded whole, while the uploads wait; at most the pool's size decode at once.
+    """
+    decoders = GatedDecoder(tmp_path, monkeypatch)
+    caller, assistant = voices
+    files = {
+        "caller": ("c.wav", caller.wav.read_bytes(), "audio/wav"),
+        "assistant": ("a.wav", assistant.wav.read_bytes(), "audio/wav"),
+    }
+    upload_calls = [await new_call(live) for _ in range(8)]
+    call_id = await new_call(live)
+    async with httpx.AsyncClient(
+        base_url=live.http, headers=live.tenant.api(), timeout=120
+    ) as http:
+        uploads = [
+            asyncio.create_task(http.put(f"/api/v1/calls/{c}/recording", files=files))
+            for c in upload_calls
+        ]
+        try:
+            await decoders.wait_started(2)
+            messages = call_frames(voices)
+            async with websockets.connect(live.ws(call_id), max_size=None) as ws:
+                await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
+                begun = asyncio.get_running_loop().time()
+                for message in messages:
+                    due = begun + int(message["media"]["timestamp"]) / 1000
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+                    await ws.send(json.dumps(message))
+                await ws.send(json.dumps(STOP))
+                await asyncio.wait_for(ws.wait_closed(), 30)
+                assert ws.close_code == 1000
+            rec = await wait_for_status(call_id, "available")
+            assert decoders.count() == live.settings.recording.decode_workers
+        finally:
+            decoders.open()
+            answers = await asyncio.gather(*uploads)
+    assert [a.status_code for a in answers] == [200] * 8
+    expected_ms = len(caller.mulaw8k) // 8 + 300 + len(assistant.l16) * 1000 // (2 * 24000)
+    assert abs((rec.duration_ms or 0) - expected_ms) < 200
+    audio = ffmpeg_decode(await read_object(live.app, rec, rec.storage_key))
+    rate = audio.shape[1] * 1000 / (rec.duration_ms or 1)
+    split = int(len(caller.mulaw8k) / 8000 * rate)
+    # Every 100 ms of the caller's speech made it in: as many loud windows as the source has.
+    with wave.open(str(caller.wav), "rb") as handle:
+        pcm = handle.readframes(handle.getnframes())
+    source = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768
+    assert loud_windows(audio[0, :split], int(rate)) >= loud_windows(source, caller.rate) - 2
+    assert loud_windows(source, caller.rate) > 10
+
+
+def loud_windows(signal: Any, rate: int) -> int:
+    """How many 100 ms windows of ``signal`` are louder than -40 dBFS."""
+    step = rate // 10
+    return sum(rms_db(signal[i : i + step]) > -40 for i in range(0, len(signal) - step + 1, step))
