@@ -77,6 +77,10 @@ class RecordingSettings:
     # to this many seconds of CPU and of wall time.
     decode_workers: int = 2
     decode_timeout_s: float = 300.0
+    # A media socket must send a valid ``start`` this soon after it opens.
+    stream_start_timeout_s: float = 10.0
+    # Media sockets one API key may hold open at once (in this process).
+    media_sockets_per_key: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if metrics_token is not None and len(metrics_token.strip()) < 16:
         raise SettingsError("TALKTURO_METRICS_TOKEN must be at least 16 characters")
     decode_timeout = _seconds(env, "TALKTURO_DECODE_TIMEOUT", "300", 1, 86400)
+    start_timeout = _seconds(env, "TALKTURO_STREAM_START_TIMEOUT", "10", 0.01, 3600)
 
     return Settings(
         data_dir=data_dir,
@@ -268,6 +273,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             drain_timeout_s=drain,
             decode_workers=_int(env, "TALKTURO_DECODE_WORKERS", 2, 1, 64),
             decode_timeout_s=decode_timeout,
+            stream_start_timeout_s=start_timeout,
+            media_sockets_per_key=_int(env, "TALKTURO_MEDIA_SOCKETS_PER_KEY", 100, 1, 100_000),
         ),
         secret_key=_secret_key(env, data_dir),
         endpoints=_endpoint_settings(env),

@@ -202,6 +202,9 @@ def ingest_env(
 ) -> dict[str, str]:
     """The server's environment: local storage, or a fresh bucket on moto_server."""
     extra = {"TALKTURO_STREAM_TIMEOUT": "1"}
+    marker = request.node.get_closest_marker("server_env")
+    if marker is not None:
+        extra.update(marker.kwargs)
     if storage_kind == "s3":
         moto = request.getfixturevalue("moto_server")
         extra["TALKTURO_STORAGE_URL"] = f"s3://{create_bucket(moto.endpoint)}/rec"

@@ -379,3 +379,61 @@ def loud_windows(signal: Any, rate: int) -> int:
     """How many 100 ms windows of ``signal`` are louder than -40 dBFS."""
     step = rate // 10
     return sum(rms_db(signal[i : i + step]) > -40 for i in range(0, len(signal) - step + 1, step))
+
+
+@pytest.mark.server_env(TALKTURO_STREAM_START_TIMEOUT="1")
+async def test_a_socket_without_a_valid_start_is_closed_at_the_deadline(live: Live) -> None:
+    """Silent, chatty-without-start and unauthenticated sockets are all closed with 1008."""
+    call_id = await new_call(live)
+    for messages in ([], [{"event": "mark"}] * 3, [start_message("not-a-key")]):
+        closed = await stream(live.ws(call_id), messages)
+        assert closed.code == 1008, (messages, closed)
+    silent = await stream(live.ws(call_id), [])
+    assert "no valid start within 1 s" in silent.reason
+    assert await Recording.get_or_none(call_id=call_id) is None
+
+
+async def test_a_quiet_stream_with_its_socket_open_is_finalized(
+    live: Live, voices: tuple[Voice, Voice], db_backend: str
+) -> None:
+    """No media for TALKTURO_STREAM_TIMEOUT (1 s here): finalized and the socket closed."""
+    call_id = await new_call(live)
+    caller, _ = voices
+    second = frames("inbound", caller.mulaw8k[:8000], 8000, 1)
+    async with websockets.connect(live.ws(call_id), max_size=None) as ws:
+        await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
+        for message in second:
+            await ws.send(json.dumps(message))
+        # The socket stays open, sending nothing.
+        rec = await wait_for_status(call_id, "available", within=30)
+        await asyncio.wait_for(ws.wait_closed(), 30)
+        assert ws.close_code == 1008
+        assert "no media for 1 s" in (ws.close_reason or "")
+    assert abs((rec.duration_ms or 0) - 1000) < 250
+
+
+@pytest.mark.server_env(TALKTURO_MEDIA_SOCKETS_PER_KEY="2")
+async def test_media_sockets_per_key_are_limited(live: Live, voices: tuple[Voice, Voice]) -> None:
+    """A third concurrent stream on one key is refused with 1008; a slot frees when one ends."""
+    calls = [await new_call(live) for _ in range(4)]
+    key = live.tenant.admin_key
+    sockets = [await websockets.connect(live.ws(c), max_size=None) for c in calls[:2]]
+    try:
+        for ws in sockets:
+            await ws.send(json.dumps(stereo_start(key)))
+            await ws.send(json.dumps(frames("inbound", voices[0].mulaw8k[:160], 8000, 1)[0]))
+        for call_id in calls[:2]:
+            await wait_for_status(call_id, "recording")
+        refused = await stream(live.ws(calls[2]), [stereo_start(key)])
+        assert refused.code == 1008
+        assert "media streams open" in refused.reason
+        assert await Recording.get_or_none(call_id=calls[2]) is None
+        await sockets[0].send(json.dumps(STOP))
+        await asyncio.wait_for(sockets[0].wait_closed(), 30)
+        await wait_for_status(calls[0], "available")
+        media = frames("inbound", voices[0].mulaw8k[:1600], 8000, 1)
+        accepted = await stream(live.ws(calls[3]), [stereo_start(key), *media, STOP])
+        assert accepted.code == 1000
+    finally:
+        for ws in sockets:
+            await ws.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -24,6 +25,7 @@ from web.openapi import (
     ok_response,
 )
 from web.recordings import upload
+from web.recordings.live.events import POLICY
 from web.recordings.live.session import MediaSession, StreamRefused
 from web.services import calls
 from web.services.calls import recording_to_dict
@@ -97,9 +99,17 @@ async def _serve_stream(
     reader: shutdown.Reader,
     call_id: str,
 ) -> None:
+    settings = session.settings
+    deadline = asyncio.get_running_loop().time() + settings.recording.stream_start_timeout_s
+
+    async def close_idle() -> None:
+        timeout = settings.recording.stream_timeout_s
+        await socket.close(code=POLICY, reason=f"no media for {timeout:g} s; recording finalized")
+
+    session.on_idle = close_idle
     try:
         while True:
-            event = await reader.receive(socket)
+            event = await _next_event(socket, session, reader, deadline)
             if event is None:
                 # The process is shutting down: the pipeline reconnects, we keep what came.
                 with contextlib.suppress(Exception):
@@ -127,6 +137,23 @@ async def _serve_stream(
         await socket.close(code=1011, reason="internal error")
         return
     await socket.close(code=1000)
+
+
+async def _next_event(
+    socket: WebSocket[Any, Any, Any],
+    session: MediaSession,
+    reader: shutdown.Reader,
+    deadline: float,
+) -> Any:
+    """The next message; until the stream has started, only until ``deadline`` (then 1008)."""
+    if session.started:
+        return await reader.receive(socket)
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await reader.receive(socket)
+    except TimeoutError:
+        limit = session.settings.recording.stream_start_timeout_s
+        raise StreamRefused(POLICY, f"no valid start within {limit:g} s") from None
 
 
 @put(

@@ -10,8 +10,10 @@ while the call runs, so at ``stop`` only the tail remains. A message it cannot a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
@@ -50,6 +52,8 @@ _FRAMES = {track: MEDIA_FRAMES.labels(track) for track in TRACKS}
 
 # Sessions whose socket went away without ``stop``: kept alive until their timeout fires.
 _DETACHED: set[MediaSession] = set()
+# Started media sockets per API key in this process, for the per-key limit.
+_SOCKETS_PER_KEY: dict[object, int] = {}
 
 
 class MediaSession:
@@ -84,6 +88,10 @@ class MediaSession:
         self._keeper: asyncio.Task[None] | None = None
         self._counted = False
         self._flushed = False
+        self._last_media = time.monotonic()
+        self._key: object = None
+        # Set by the controller: closes the socket once the stream timed out with it open.
+        self.on_idle: Callable[[], Awaitable[None]] | None = None
 
     @property
     def started(self) -> bool:
@@ -91,6 +99,8 @@ class MediaSession:
 
     async def handle(self, raw: str | bytes | None) -> bool:
         """Take one message; True once the stream is over (``stop``)."""
+        if self.finished:
+            return True
         event = self.dialect.parse(raw, started=self.started)
         self._last_mono = time.monotonic()
         if isinstance(event, Media):
@@ -118,6 +128,14 @@ class MediaSession:
         principal = await self._principal(start.token)
         if start.format_error is not None:
             raise start.format_error
+        self._hold_socket_slot(principal)
+        try:
+            await self._begin(principal, start)
+        except BaseException:
+            self._free_socket_slot()
+            raise
+
+    async def _begin(self, principal: Principal, start: Start) -> None:
         try:
             call = await get_call(principal.org_id, self.call_id)
         except NotFound:
@@ -141,9 +159,31 @@ class MediaSession:
         self.uploader = PartUploader(begun.storage, begun.row, path)
         self._keeper = asyncio.get_running_loop().create_task(self._keep())
 
+    def _hold_socket_slot(self, principal: Principal) -> None:
+        """Count this socket against its key's limit; refused with 1008 over the limit."""
+        key = principal.api_key_id or principal.label
+        limit = self.settings.recording.media_sockets_per_key
+        if _SOCKETS_PER_KEY.get(key, 0) >= limit:
+            raise StreamRefused(
+                POLICY, f"this API key already has {limit} media streams open (the limit)"
+            )
+        _SOCKETS_PER_KEY[key] = _SOCKETS_PER_KEY.get(key, 0) + 1
+        self._key = key
+
+    def _free_socket_slot(self) -> None:
+        key, self._key = self._key, None
+        if key is None:
+            return
+        left = _SOCKETS_PER_KEY.get(key, 0) - 1
+        if left > 0:
+            _SOCKETS_PER_KEY[key] = left
+        else:
+            _SOCKETS_PER_KEY.pop(key, None)
+
     async def _media(self, media: Media) -> None:
         recorder = self.recorder
         assert recorder is not None
+        self._last_media = time.monotonic()
         try:
             if recorder.push_is_heavy(media.timestamp_ms):
                 await asyncio.to_thread(recorder.push, media.leg, media.timestamp_ms, media.payload)
@@ -178,19 +218,26 @@ class MediaSession:
         return finished(self.spool.path, result)
 
     async def _keep(self) -> None:
-        """Renew the claim while the stream lives; finalize once a dropped socket times out."""
+        """Renew the claim while the stream lives; finalize once no media came for the timeout.
+
+        Whether or not the socket is still open: a quiet stream with its socket open is
+        finalized too (and its socket closed).
+        """
         assert self.row is not None
         timeout = self.settings.recording.stream_timeout_s
         while not self.finished:
-            wait = lifecycle.HEARTBEAT_S
-            if self._detached:
-                wait = min(wait, self._last_mono + timeout - time.monotonic())
+            wait = min(lifecycle.HEARTBEAT_S, self._last_media + timeout - time.monotonic())
             await asyncio.sleep(max(0.05, wait))
             if self.finished:
                 return
-            if self._detached and time.monotonic() >= self._last_mono + timeout:
-                log.info("stream of call %s timed out; finalizing", self.call_id)
+            if time.monotonic() >= self._last_media + timeout:
+                log.info(
+                    "stream of call %s got no media for %g s; finalizing", self.call_id, timeout
+                )
                 await self.finalize(from_keeper=True)
+                if not self._detached and self.on_idle is not None:
+                    with contextlib.suppress(Exception):
+                        await self.on_idle()
                 return
             wall = self._wall_of_last()
             try:
@@ -277,6 +324,8 @@ class MediaSession:
 
     def _release(self) -> None:
         _DETACHED.discard(self)
+        if self.finished or not self.started:
+            self._free_socket_slot()
         if self._counted and (self.finished or not self.started):
             self._counted = False
             LIVE_CALLS.dec()
