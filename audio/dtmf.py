@@ -144,6 +144,25 @@ class DtmfDetector:
         self._pending_start += keep_from
         return done
 
+    @property
+    def skip_unit(self) -> int:
+        """Input samples :meth:`skip_silence` takes a multiple of."""
+        return self.factor * self.hop
+
+    @property
+    def idle(self) -> bool:
+        """No tone is being followed: skipping silence cannot cut one."""
+        return self._digit < 0 and not (self._pending.size and np.abs(self._pending).max() > 0)
+
+    def skip_silence(self, count: int) -> None:
+        """Pass over ``count`` input samples of silence as if fed (while :attr:`idle`)."""
+        assert self.idle
+        assert count % self.skip_unit == 0
+        reduced = count // self.factor
+        self.fed += count
+        self._next_frame += reduced // self.hop
+        self._pending_start += reduced
+
     def flush(self) -> list[ToneSpan]:
         """End of stream: a confirmed tone still sounding is over."""
         done = [self._span()] if self._confirmed else []

@@ -96,6 +96,27 @@ class DtmfRedactor:
         release = max(0, self._in - self.delay - self._out)
         return self._release(held, release)
 
+    @property
+    def skip_unit(self) -> int:
+        """Samples :meth:`skip_silence` takes a multiple of."""
+        return self._detectors[0].skip_unit
+
+    def can_skip(self) -> bool:
+        """Whether silence can be passed over now: nothing held but silence, no tone open."""
+        return (
+            not self._spans
+            and all(d.idle for d in self._detectors)
+            and not (self._held.size and np.abs(self._held).max() > 0)
+        )
+
+    def skip_silence(self, count: int) -> None:
+        """Pass over ``count`` samples of silence as if fed and released (when :meth:`can_skip`)."""
+        assert count % self.skip_unit == 0
+        self._in += count
+        self._out += count
+        for detector in self._detectors:
+            detector.skip_silence(count)
+
     def flush(self) -> npt.NDArray[np.float32]:
         """End of stream: the tones still sounding end here; return everything held."""
         for detector in self._detectors:

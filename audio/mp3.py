@@ -198,6 +198,7 @@ class Mp3StreamEncoder:
         self._writer.write(np.zeros((2, 0), dtype=np.int16))
         self._carry = bytearray()
         self._first_frame_seen = False
+        self.last_frame = b""
         self.frames = 0
         self.decoded_samples = 0
         self.samples_in = 0
@@ -236,4 +237,26 @@ class Mp3StreamEncoder:
                 samples -= header.samples
         self.frames += frames
         self.decoded_samples += samples
+        self._keep_last_frame(out)
         return out
+
+    def _keep_last_frame(self, data: bytes) -> None:
+        offset = 0
+        while (header := parse_header(data, offset)) is not None:
+            if offset + header.length >= len(data):
+                self.last_frame = data[offset : offset + header.length]
+                return
+            offset += header.length
+
+    def skip_silence(self, frames: int) -> int:
+        """Account for ``frames`` copies of :attr:`last_frame` written by the caller.
+
+        Only valid after the encoder has been fed silence long enough that its output
+        frames repeat (a silent CBR frame); returns the samples they decode to.
+        """
+        header = parse_header(self.last_frame)
+        assert header is not None
+        self.frames += frames
+        self.decoded_samples += frames * header.samples
+        self.samples_in += frames * header.samples
+        return frames * header.samples

@@ -162,6 +162,23 @@ class PeaksBuilder:
             stereo = stereo[:, cut:]
         self._carry = np.array(stereo, dtype=np.float32, copy=True)
 
+    def add_silence(self, count: int) -> None:
+        """Add ``count`` samples of silence in both channels without building them."""
+        if count <= 0:
+            return
+        if self._carry.shape[1]:
+            head = min(count, self.spp - self._carry.shape[1])
+            self.add(np.zeros((2, head), dtype=np.float32))
+            count -= head
+        whole, rest = divmod(count, self.spp)
+        self.samples += whole * self.spp
+        while whole:
+            take = min(whole, _BLOCK_ROWS)
+            self._append_rows(np.zeros((take, 4), dtype=np.int8))
+            whole -= take
+        if rest:
+            self.add(np.zeros((2, rest), dtype=np.float32))
+
     def pad_to(self, total_samples: int) -> None:
         """Append silence so the peaks cover ``total_samples`` samples."""
         if total_samples > self.samples:
@@ -187,6 +204,9 @@ class PeaksBuilder:
         rows[:, 1] = quantize(pixels[0].max(axis=1))
         rows[:, 2] = quantize(pixels[1].min(axis=1))
         rows[:, 3] = quantize(pixels[1].max(axis=1))
+        self._append_rows(rows)
+
+    def _append_rows(self, rows: npt.NDArray[np.int8]) -> None:
         start = 0
         while start < rows.shape[0]:
             room = _BLOCK_ROWS - self._used

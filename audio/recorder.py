@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -92,14 +93,23 @@ class Recorder:
             self._process,
             reorder_window_ms=reorder_window_ms,
             batch_ms=batch_ms,
+            skipper=self._skip_silence,
         )
         self._out_samples = 0
         self._missing = 0
-        self._outbox: list[bytes] = []
+        # MP3 bytes not handed out yet; a (frame, count) pair is a silent frame repeated.
+        self._outbox: list[bytes | tuple[bytes, int]] = []
+
         self._lock = threading.Lock()
         self._result: RecordingResult | None = None
         # Keypad tones are silenced before the encoder; the MP3 then trails by DELAY_MS more.
         self._redactor = DtmfRedactor(self.sample_rate) if redact_dtmf else None
+        self._gap_unit_ms = _gap_unit_ms(
+            self.sample_rate,
+            caller.sample_rate,
+            assistant.sample_rate,
+            self._redactor.skip_unit if self._redactor is not None else 1,
+        )
 
     @property
     def encode_due(self) -> bool:
@@ -165,6 +175,31 @@ class Recorder:
             self._timeline.commit_due()
             return self._drain()
 
+    def encode_to(self, write: Callable[[bytes], None]) -> None:
+        """Like :meth:`encode`, handing the bytes to ``write`` in order, in bounded chunks.
+
+        A long gap in the timestamps comes out as one silent frame repeated: no memory
+        and next to no CPU whatever its length.
+        """
+        with self._guard():
+            self._timeline.commit_due()
+            outbox, self._outbox = self._outbox, []
+            for item in outbox:
+                if isinstance(item, bytes):
+                    write(item)
+                    continue
+                frame, count = item
+                per_chunk = max(1, (1 << 16) // max(1, len(frame)))
+                while count:
+                    take = min(count, per_chunk)
+                    write(frame * take)
+                    count -= take
+
+    @property
+    def skipped_ms(self) -> int:
+        """Call time passed over as repeated silent frames rather than encoded."""
+        return self._timeline.skipped_ms
+
     def add(self, leg: Leg, timestamp_ms: int, payload: bytes) -> bytes:
         """Place a chunk and, if a batch is due, encode it. Returns new MP3 bytes (often b"")."""
         if not self._lock.acquire(blocking=False):
@@ -202,6 +237,23 @@ class Recorder:
         target_ms = max(0, batch.end_ms - self._latency_ms)
         self._emit(target_ms * self.sample_rate // 1000)
 
+    def _skip_silence(self, span_ms: int) -> int:
+        """Pass over up to ``span_ms`` of pure silence as repeated silent frames; ms passed."""
+        unit = self._gap_unit_ms
+        span = span_ms // unit * unit
+        if span <= 0 or not self._writer.frames:
+            return 0
+        samples = span * self.sample_rate // 1000
+        frames = samples // self._writer.samples_per_frame
+        if self._redactor is not None:
+            if not self._redactor.can_skip():
+                return 0
+            self._redactor.skip_silence(samples)
+        frame = self._writer.skip_silence(frames)
+        self._out_samples += samples
+        self._outbox.append((frame, frames))
+        return span
+
     def _emit(self, target_samples: int) -> None:
         count = target_samples - self._out_samples
         if count <= 0:
@@ -223,9 +275,21 @@ class Recorder:
     def _drain(self) -> bytes:
         if not self._outbox:
             return b""
-        out = b"".join(self._outbox) if len(self._outbox) > 1 else self._outbox[0]
+        parts = [item if isinstance(item, bytes) else item[0] * item[1] for item in self._outbox]
         self._outbox.clear()
-        return out
+        return b"".join(parts) if len(parts) > 1 else parts[0]
+
+
+def _gap_unit_ms(output_rate: int, caller_rate: int, assistant_rate: int, step: int) -> int:
+    """The shortest span (ms): whole MP3 frames and ``step`` multiples out, whole leg samples."""
+    per_frame = 1152 if output_rate >= 32000 else 576
+    per_frame = per_frame * step // math.gcd(per_frame, step)
+    unit = 1000 * per_frame // math.gcd(1000 * per_frame, output_rate)
+    leg_rates = (caller_rate, assistant_rate)
+    for rate in leg_rates:
+        leg_unit = 1000 // math.gcd(1000, rate)
+        unit = unit * leg_unit // math.gcd(unit, leg_unit)
+    return unit
 
 
 class _Guard:

@@ -26,6 +26,9 @@ DEFAULT_BATCH_MS = 240
 MAX_BATCH_MS = 1000
 # Spare room beyond window + batch before a leg buffer must commit or grow.
 _SPARE_MS = 600
+# A gap is committed as real silence this long (so every stage after holds only silence)
+# before the rest of it is handed to the skipper.
+GAP_WARM_MS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,11 @@ class _LegBuffer:
         self.filled = max(self.filled, stop)
         self.end = max(self.end, start + samples.shape[0])
 
+    def skip(self, stop: int) -> None:
+        """Move the committed point to ``stop`` over a stretch nothing was written to."""
+        assert self.filled == 0
+        self.base = stop
+
     def take(self, stop: int) -> npt.NDArray[np.float32]:
         """Decode and remove samples ``[base, stop)``; unwritten parts are silence."""
         count = stop - self.base
@@ -126,6 +134,7 @@ class Timeline:
         *,
         reorder_window_ms: int = DEFAULT_REORDER_WINDOW_MS,
         batch_ms: int = DEFAULT_BATCH_MS,
+        skipper: Callable[[int], int] | None = None,
     ) -> None:
         if reorder_window_ms < 0 or batch_ms <= 0:
             raise ValueError("reorder_window_ms must be >= 0 and batch_ms > 0")
@@ -137,6 +146,10 @@ class Timeline:
             "assistant": _LegBuffer(assistant, capacity_ms),
         }
         self._consumer = consumer
+        # Given a span of pure silence (ms), passes over as much of it as it can cheaply
+        # and says how much; the rest is committed as batches.
+        self._skipper = skipper
+        self.skipped_ms = 0
         self.frontier_ms = 0
         self.committed_ms = 0
         self.finished = False
@@ -216,8 +229,25 @@ class Timeline:
         return end
 
     def _commit_to(self, target_ms: int) -> None:
+        quiet_since: int | None = None
         while self.committed_ms < target_ms:
+            if self._skipper is not None and not any(leg.filled for leg in self._legs.values()):
+                # Nothing written ahead: the rest up to target is a gap of pure silence.
+                quiet_since = self.committed_ms if quiet_since is None else quiet_since
+                if self.committed_ms - quiet_since >= GAP_WARM_MS:
+                    skipped = self._skipper(target_ms - self.committed_ms)
+                    if skipped > 0:
+                        self._skip(skipped)
+                        quiet_since = None
+                        continue
             self._commit_batch(min(target_ms, self.committed_ms + MAX_BATCH_MS))
+
+    def _skip(self, span_ms: int) -> None:
+        end_ms = self.committed_ms + span_ms
+        for leg in self._legs.values():
+            leg.skip(leg.sample_at(end_ms))
+        self.committed_ms = end_ms
+        self.skipped_ms += span_ms
 
     def _commit_batch(self, end_ms: int) -> None:
         caller = self._legs["caller"]

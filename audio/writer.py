@@ -49,6 +49,11 @@ class StereoMp3Writer:
         self.samples = 0
 
     @property
+    def samples_per_frame(self) -> int:
+        """Samples one MP3 frame holds at this rate (MPEG-1 1152, MPEG-2 576)."""
+        return 1152 if self.sample_rate >= 32000 else 576
+
+    @property
     def frames(self) -> int:
         """MP3 frames handed out so far."""
         return self._encoder.frames
@@ -63,6 +68,27 @@ class StereoMp3Writer:
         # LAME takes 16-bit input; converting here is ~10% cheaper than pedalboard's float path.
         pcm = (stereo * np.float32(32767.0)).astype(np.int16)
         return self._account(self._encoder.write(pcm))
+
+    def skip_silence(self, frames: int) -> bytes:
+        """Account for ``frames`` more silent frames: the encoder's last frame, repeated.
+
+        Returns that frame; the caller writes it ``frames`` times, in order, after every
+        byte handed out so far. Costs a hash of the bytes, never an encode, and memory of one
+        chunk. Only valid once the encoder has been fed silence long enough that its frames
+        repeat.
+        """
+        frame = self._encoder.last_frame
+        chunk = frame * max(1, (1 << 16) // max(1, len(frame)))
+        per_chunk = len(chunk) // max(1, len(frame))
+        left = frames
+        while left >= per_chunk:
+            self._account(chunk)
+            left -= per_chunk
+        self._account(frame * left)
+        added = self._encoder.skip_silence(frames)
+        self.samples += added
+        self._peaks.add_silence(added)
+        return frame
 
     def close(self, tail: bytes = b"") -> tuple[bytes, RecordingResult]:
         """Flush the encoder: (last bytes, result). ``tail`` is prepended to the last bytes."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import random
 import subprocess
+import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -322,3 +324,78 @@ def test_push_and_encode_split_cheap_and_heavy_work() -> None:
             assert not recorder.encode_due
     out += recorder.finish().mp3_tail
     assert bytes(out) == expected
+
+
+def _tone_l16(ms: int) -> bytes:
+    t = np.arange(24 * ms) / 24000
+    return (np.sin(2 * np.pi * 440 * t) * 12000).astype("<i2").tobytes()
+
+
+class _Sink:
+    """Where handed-out bytes go: hashed and counted, kept only when asked."""
+
+    def __init__(self, keep: bool) -> None:
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.kept = bytearray() if keep else None
+
+    def write(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+        if self.kept is not None:
+            self.kept += data
+
+
+def _record_with_jump(jump_ms: int, *, keep: bool) -> tuple[_Sink, Any, Recorder, int]:
+    """1 s of tone on both legs, nothing until ``jump_ms``, then 1 s more; via ``encode_to``."""
+    recorder = Recorder(L16_24K, L16_24K)
+    out = _Sink(keep)
+    peak = 0
+    tracemalloc.start()
+    try:
+        for base in (0, jump_ms):
+            for ts in range(base, base + 1000, 20):
+                for leg in ("caller", "assistant"):
+                    recorder.push(leg, ts, _tone_l16(20))
+                if recorder.encode_due:
+                    recorder.encode_to(out.write)
+        peak = tracemalloc.get_traced_memory()[1]
+        result = recorder.finish()
+    finally:
+        tracemalloc.stop()
+    out.write(result.mp3_tail)
+    return out, result, recorder, peak
+
+
+def test_a_timestamp_jump_to_near_4_hours_is_repeated_silent_frames() -> None:
+    """No memory beyond the bytes themselves, no encoding of the gap; the stream stays exact."""
+    jump_ms = 4 * 3600 * 1000 - 10_000
+    handed, result, recorder, peak = _record_with_jump(jump_ms, keep=False)
+    # The gap was passed over, not encoded: all of it but the warm-up and a frame.
+    assert recorder.skipped_ms >= jump_ms - 1000 - 3000
+    # Memory: the peaks of 4 hours (1.4 MB an hour), never the MP3 (57 MB) or the samples.
+    assert peak < 8 * 1024 * 1024
+    assert handed.size > 50_000_000
+    assert result.size_bytes == handed.size
+    assert result.sha256 == handed.hash.hexdigest()
+    assert abs(result.duration_ms - result.start_offset_ms - (jump_ms + 1000)) <= 50
+    assert result.peaks.zoom.shape[0] * result.peaks.zoom_spp >= (jump_ms + 1000) * 24
+
+
+def test_a_skipped_gap_decodes_like_an_encoded_one(tmp_path: Path) -> None:
+    """A 61 s gap: tone before and after in place, silence between, the length right."""
+    jump_ms = 61_000
+    handed, result, recorder, _ = _record_with_jump(jump_ms, keep=True)
+    assert recorder.skipped_ms > 50_000
+    assert handed.kept is not None
+    assert complete_frames_end(handed.kept)[0] == len(handed.kept) == result.size_bytes
+    path = tmp_path / "gap.mp3"
+    path.write_bytes(handed.kept)
+    decoded = ffmpeg_decode(path)
+    offset = ENCODER_DELAY_SAMPLES
+    assert abs(decoded.shape[1] - offset - (jump_ms + 1000) * 24) <= 1152
+    at = lambda ms: offset + ms * 24  # noqa: E731
+    for channel in (0, 1):
+        assert rms_db(decoded[channel, at(100) : at(900)]) > -25
+        assert rms_db(decoded[channel, at(2000) : at(jump_ms - 500)]) < -80
+        assert rms_db(decoded[channel, at(jump_ms + 100) : at(jump_ms + 900)]) > -25

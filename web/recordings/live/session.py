@@ -201,9 +201,7 @@ class MediaSession:
     def _encode(self) -> None:
         assert self.recorder is not None
         assert self.spool is not None
-        data = self.recorder.encode()
-        if data:
-            self.spool.write(data)
+        self.recorder.encode_to(self.spool.write)
         stats = self.recorder.stats
         ENCODER_LAG.observe(max(0, stats["frontier_ms"] - stats["committed_ms"]) / 1000)
 
