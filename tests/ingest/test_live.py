@@ -437,3 +437,20 @@ async def test_media_sockets_per_key_are_limited(live: Live, voices: tuple[Voice
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_a_timestamp_jump_to_near_4_hours_is_recorded_cheaply(
+    live: Live, voices: tuple[Voice, Voice]
+) -> None:
+    """1 s of speech, then a frame at 3 h 59 min: a 4-hour recording, mostly skipped silence."""
+    call_id = await new_call(live)
+    caller, _ = voices
+    speech = frames("inbound", caller.mulaw8k[:8000], 8000, 1)
+    jump_ms = (4 * 60 - 1) * 60 * 1000
+    late = frames("inbound", caller.mulaw8k[:160], 8000, 1, start_ms=jump_ms)
+    closed = await stream(
+        live.ws(call_id), [stereo_start(live.tenant.admin_key), *speech, *late, STOP]
+    )
+    assert closed.code == 1000
+    rec = await wait_for_status(call_id, "available", within=60)
+    assert abs((rec.duration_ms or 0) - jump_ms) < 1000
