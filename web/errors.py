@@ -43,6 +43,10 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+class InsufficientStorage(DomainError):
+    status_code = 507
+
+
 class RateLimited(DomainError):
     status_code = 429
 

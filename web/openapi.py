@@ -27,6 +27,10 @@ ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
     416: ("Range not satisfiable", "The requested range is beyond the end of the recording."),
     422: ("Cannot be processed", "No such bucket: bucket 'acme' does not exist at this endpoint."),
     429: ("Rate limited (see Retry-After)", "Too many requests; try again in 42 seconds."),
+    507: (
+        "The server's disk is full",
+        "The server's disk is full: the upload was not stored. Try again later.",
+    ),
 }
 
 

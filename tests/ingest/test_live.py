@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import websockets
 
+from tests.conftest import login
 from tests.ingest.conftest import (
     GatedDecoder,
     Live,
@@ -29,10 +31,12 @@ from tests.ingest.conftest import (
     start_message,
     stereo_start,
     stream,
+    tmpfs,
     wait_for_status,
 )
 from web.models import Call, Recording, RecordingStatus
 from web.recordings import spool
+from web.recordings.presentation import delay_reason
 
 STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
 
@@ -454,3 +458,37 @@ async def test_a_timestamp_jump_to_near_4_hours_is_recorded_cheaply(
     assert closed.code == 1000
     rec = await wait_for_status(call_id, "available", within=60)
     assert abs((rec.duration_ms or 0) - jump_ms) < 1000
+
+
+@pytest.fixture
+def tiny_spool(live: Live) -> Iterator[Path]:
+    """The live spool on a 16 KB tmpfs: a disk that fills after a few seconds of a call."""
+    with tmpfs(live.settings.spool_dir / "calls", "16k") as path:
+        yield path
+
+
+async def test_a_full_disk_is_said_in_the_panel_and_the_audio_kept(
+    live: Live, voices: tuple[Voice, Voice], tiny_spool: Path
+) -> None:
+    """The spool fills: 1011 with a clear reason, the panel says why, the spooled audio stays."""
+    call_id = await new_call(live)
+    closed = await stream(
+        live.ws(call_id), [stereo_start(live.tenant.admin_key), *call_frames(voices)]
+    )
+    assert closed.code == 1011
+    assert "disk is full" in closed.reason
+    rec = await Recording.get(call_id=call_id)
+    assert rec.status in (RecordingStatus.RECORDING, RecordingStatus.PROCESSING)
+    reason = delay_reason(rec)
+    assert reason is not None
+    assert "could not write the audio to its disk" in reason
+    assert "kept" in reason
+    spooled = Path(rec.spool_path)
+    assert spooled.parent == tiny_spool
+    assert (await asyncio.to_thread(spooled.stat)).st_size > 4096
+    async with httpx.AsyncClient(base_url=live.http) as http:
+        await login(http, live.tenant.admin.email)
+        page = await http.get(f"/calls/{call_id}")
+        assert page.status_code == 200
+    assert "usually ready within seconds" not in page.text
+    assert "could not write the audio to its disk" in page.text

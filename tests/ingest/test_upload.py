@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.audio.test_promises import lying_wav
 from tests.conftest import Tenant, api_call
-from tests.ingest.conftest import GatedDecoder, Voice, ffmpeg_decode, read_object, rms_db
+from tests.ingest.conftest import GatedDecoder, Voice, ffmpeg_decode, read_object, rms_db, tmpfs
 from web.models import Analysis, Call, Message, Recording, RecordingStatus
 from web.recordings import lifecycle, upload
 from web.recordings.jobs import recovery
@@ -355,3 +355,25 @@ async def test_an_upload_decoding_past_its_lease_keeps_its_claim(
     rec = await Recording.get(call_id=call_id)
     assert rec.status == RecordingStatus.AVAILABLE
     assert rec.claimed_by is None
+
+
+@pytest.fixture
+def full_uploads(app: Litestar) -> Iterator[Path]:
+    """The uploads' work directory on a 4 KB tmpfs."""
+    with tmpfs(app.state.settings.spool_dir / "uploads", "4k") as path:
+        yield path
+
+
+async def test_an_upload_to_a_full_disk_is_507_and_leaves_nothing(
+    client: AsyncTestClient[Any], tenant: Tenant, stereo_bytes: bytes, full_uploads: Path
+) -> None:
+    """The body cannot be written: 507 with a clear detail, no recording row left."""
+    call_id = await new_call(client, tenant)
+    resp = await client.put(
+        f"/api/v1/calls/{call_id}/recording",
+        content=stereo_bytes,
+        headers={**tenant.api(), "Content-Type": "audio/wav"},
+    )
+    assert resp.status_code == 507, resp.text
+    assert "disk is full" in resp.json()["detail"]
+    assert await Recording.get_or_none(call_id=call_id) is None

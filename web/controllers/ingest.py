@@ -165,7 +165,7 @@ async def _next_event(
     tags=["ingest"],
     responses={
         **ok_response(Recording, "The stored recording.", RECORDING_EXAMPLE),
-        **error_responses(400, 401, 403, 404, 409, 413, 422, 429),
+        **error_responses(400, 401, 403, 404, 409, 413, 422, 429, 507),
     },
 )
 async def put_recording(

@@ -221,6 +221,12 @@ async def release(rec_id: uuid.UUID, worker: str, **fields: Any) -> None:
     )
 
 
+async def note_error(rec: Recording, error: str) -> None:
+    """Say why a recording in progress is stuck (shown in the panel); its state is unchanged."""
+    rec.last_error = error[:1000]
+    await Recording.filter(id=rec.id).update(last_error=rec.last_error)
+
+
 async def hang_up(rec: Recording) -> None:
     """A live stream ended: the recording is ``processing`` from now on."""
     await move(rec, RecordingStatus.PROCESSING)

@@ -32,6 +32,11 @@ def delay_reason(rec: Recording, now: datetime | None = None) -> str | None:
                 " automatically and the audio is kept until then."
             )
         return HOST_AWAY
+    if rec.last_error:
+        return (
+            f"Waiting: {rec.last_error.rstrip('.')}. The audio received so far is kept, and the"
+            " recording is finished as soon as the server can write it."
+        )
     touched = rec.claimed_until or rec.last_activity_at
     if touched is not None and touched < now - STALLED_AFTER:
         return HOST_AWAY

@@ -8,6 +8,7 @@ process of a bounded pool of its own (see :mod:`web.recordings.decoding`).
 from __future__ import annotations
 
 import asyncio
+import errno
 import shutil
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from multipart import (  # type: ignore[import-untyped]
 from tortoise.exceptions import IntegrityError
 
 from audio import AudioError, RecordingResult
-from web.errors import Conflict, PayloadTooLarge, Unprocessable
+from web.errors import Conflict, InsufficientStorage, PayloadTooLarge, Unprocessable
 from web.models import Recording, RecordingStatus
 from web.recordings import lifecycle
 from web.recordings.decoding import decode_upload
@@ -175,6 +176,13 @@ async def upload_recording(
             work.mkdir(parents=True)
             result = await _receive_and_decode(settings, work, mp3, content_type, body)
             done = await asyncio.to_thread(finished, mp3, result)
+        except OSError as exc:
+            await asyncio.shield(lifecycle.drop_row(begun.row))
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage(
+                    "The server's disk is full: the upload was not stored. Try again later."
+                ) from None
+            raise
         except BaseException:
             await asyncio.shield(lifecycle.drop_row(begun.row))
             raise

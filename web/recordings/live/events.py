@@ -15,6 +15,7 @@ from audio.formats import Leg
 # WebSocket close codes a refusal uses.
 POLICY = 1008
 UNSUPPORTED = 1003
+INTERNAL = 1011
 
 
 class StreamRefused(Exception):

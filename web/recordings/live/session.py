@@ -25,6 +25,7 @@ from web.models import Call, Recording, RecordingStatus
 from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
 from web.recordings import lifecycle
 from web.recordings.live.events import (
+    INTERNAL,
     POLICY,
     UNSUPPORTED,
     Dialect,
@@ -89,6 +90,7 @@ class MediaSession:
         self._counted = False
         self._flushed = False
         self._last_media = time.monotonic()
+        self.spool_error: str | None = None
         self._key: object = None
         # Set by the controller: closes the socket once the stream timed out with it open.
         self.on_idle: Callable[[], Awaitable[None]] | None = None
@@ -194,9 +196,22 @@ class MediaSession:
         self.media_count += 1
         _FRAMES[media.track].inc()
         if recorder.encode_due:
-            await asyncio.to_thread(self._encode)
+            try:
+                await asyncio.to_thread(self._encode)
+            except OSError as exc:
+                await self._spool_failed(exc)
             if self.uploader is not None and self.spool is not None:
                 self.uploader.poke(self.spool.size)
+
+    async def _spool_failed(self, exc: OSError) -> None:
+        """The spool cannot be written (a full disk): say so, keep what is there, refuse."""
+        assert self.row is not None
+        log.error("the spool of call %s cannot be written: %s", self.call_id, exc)
+        self.spool_error = f"the server could not write the audio to its disk ({exc.strerror})"
+        await lifecycle.note_error(self.row, self.spool_error)
+        raise StreamRefused(
+            INTERNAL, "the server's disk is full: the audio received so far is kept"
+        )
 
     def _encode(self) -> None:
         assert self.recorder is not None
@@ -232,7 +247,12 @@ class MediaSession:
                 log.info(
                     "stream of call %s got no media for %g s; finalizing", self.call_id, timeout
                 )
-                await self.finalize(from_keeper=True)
+                try:
+                    await self.finalize(from_keeper=True)
+                except Exception:
+                    # The claim lapses; recovery finishes the recording from its spool.
+                    log.exception("could not finalize call %s", self.call_id)
+                    return
                 if not self._detached and self.on_idle is not None:
                     with contextlib.suppress(Exception):
                         await self.on_idle()
@@ -258,6 +278,10 @@ class MediaSession:
 
     async def abort(self) -> None:
         """A refused message: keep and finalize what came before (or leave nothing)."""
+        if self.spool_error is not None:
+            # Finalizing would write again: left to the timeout, then to recovery.
+            self.detach()
+            return
         if self.started:
             await self.finalize()
 
