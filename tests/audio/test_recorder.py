@@ -15,6 +15,7 @@ import pytest
 from audio import ENCODER_DELAY_SAMPLES, InvalidChunk, LegFormat, Recorder
 from audio.dtmf_redaction import DELAY_MS
 from audio.mp3 import complete_frames_end, parse_header
+from tests.audio._dtmf import dtmf_tone
 from tests.audio._helpers import (
     Chunk,
     chunks,
@@ -399,3 +400,24 @@ def test_a_skipped_gap_decodes_like_an_encoded_one(tmp_path: Path) -> None:
         assert rms_db(decoded[channel, at(100) : at(900)]) > -25
         assert rms_db(decoded[channel, at(2000) : at(jump_ms - 500)]) < -80
         assert rms_db(decoded[channel, at(jump_ms + 100) : at(jump_ms + 900)]) > -25
+
+
+def test_a_keypad_tone_after_a_skipped_gap_is_still_silenced() -> None:
+    """The redactor passes over the gap in step: a tone 61 s later is found at its time."""
+    recorder = Recorder(L16_24K, L16_24K)
+    out = _Sink(keep=False)
+    jump_ms = 61_000
+    tone = (dtmf_tone("5", 300, -10, 24000) * 32767).astype("<i2").tobytes()
+    pieces = [(0, _tone_l16(1000)), (jump_ms, tone), (jump_ms + 300, bytes(2 * 24 * 1000))]
+    for base, payload in pieces:
+        for offset in range(0, len(payload), 960):
+            ts = base + offset // 48
+            for leg in ("caller", "assistant"):
+                recorder.push(leg, ts, payload[offset : offset + 960])
+            if recorder.encode_due:
+                recorder.encode_to(out.write)
+    result = recorder.finish()
+    assert recorder.skipped_ms > 50_000
+    spans = [(r["start_ms"], r["end_ms"]) for r in result.redactions]
+    assert spans, "the tone was not found"
+    assert all(jump_ms - 100 <= start and end <= jump_ms + 500 for start, end in spans), spans
