@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, ROOT, in_thread, make_env, make_tenant
+from tests.browser.test_dashboard import _axe_serious
+from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
 from tests.dashboard._data import add_messages, seed
 from tests.playback.conftest import SpeechRecording, make_speech_recording, seed_call_on
 from web.db import close_db, open_db
@@ -22,7 +23,6 @@ from web.storage import LocalStorage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 # Width, height, touch: a phone, a tablet upright and on its side, a desktop.
 SIZES = [(390, 844, True), (820, 1180, True), (1180, 820, True), (1440, 900, False)]
 # Transcript turns every 1.2 s, enough of them that the transcript scrolls on every size.
@@ -89,16 +89,6 @@ def _page(browser: Any, r: Review, email: str, width: int, height: int, touch: b
     page.click("button[type=submit]")
     page.wait_for_url("**/calls**")
     return page
-
-
-def _axe_serious(page: Any) -> list[dict[str, Any]]:
-    page.add_script_tag(path=str(AXE))
-    found: list[dict[str, Any]] = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
-             .map(v => ({id: v.id, impact: v.impact,
-                         nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))"""
-    )
-    return [v for v in found if v["impact"] in {"serious", "critical"}]
 
 
 def _no_overflow(page: Any) -> None:
