@@ -138,6 +138,8 @@ class Assistant(Model):
     )
     name = fields.CharField(max_length=200)
     recording_enabled = fields.BooleanField(default=True)
+    # Keypad tones (card numbers, PINs) are silenced before they reach the encoder.
+    redact_dtmf = fields.BooleanField(default=True, db_default=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -166,6 +168,8 @@ class Call(Model):
     duration_ms = fields.BigIntField(null=True)
     # The assistant's setting at the moment the call started; later toggles do not change it.
     recording_enabled = fields.BooleanField()
+    # Likewise the assistant's keypad-tone redaction when the call started.
+    redact_dtmf = fields.BooleanField(default=True, db_default=True)
     has_recording = fields.BooleanField(default=False)
     transcript_text = fields.TextField(default="")
     campaign = fields.CharField(max_length=100, null=True)
@@ -203,6 +207,8 @@ class Recording(Model):
     sha256 = fields.CharField(max_length=64, null=True)
     purge_at = fields.DatetimeField(null=True)
     legal_hold = fields.BooleanField(default=False)
+    # Spans silenced in the stored audio: [{"start_ms", "end_ms", "channel", "reason"}].
+    redactions: list[dict[str, Any]] = fields.JSONField(default=list, db_default=[])
     # Live / recovery bookkeeping: which process holds the spool, and upload retries.
     spool_path = fields.CharField(max_length=1000, default="")
     spool_node = fields.CharField(max_length=200, default="")

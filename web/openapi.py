@@ -68,6 +68,7 @@ class Assistant(Struct):
     id: str
     name: str
     recording_enabled: bool
+    redact_dtmf: bool
     created_at: str
 
 
@@ -76,6 +77,15 @@ class AssistantList(Struct):
 
     items: list[Assistant]
     next_cursor: str | None
+
+
+class Redaction(Struct):
+    """A span of the stored audio replaced by silence (``reason`` ``dtmf``: a keypad tone)."""
+
+    start_ms: int
+    end_ms: int
+    channel: str
+    reason: str
 
 
 class Recording(Struct):
@@ -89,6 +99,7 @@ class Recording(Struct):
     url: str | None
     created_at: str
     purge_at: str | None
+    redactions: list[Redaction]
 
 
 class Call(Struct):
@@ -134,6 +145,7 @@ ASSISTANT_EXAMPLE: dict[str, Any] = {
     "id": "8c1f5a9e-2f6b-4d7c-9a51-0b7f3f2e4a10",
     "name": "Support bot",
     "recording_enabled": True,
+    "redact_dtmf": True,
     "created_at": "2025-01-15T09:30:00+00:00",
 }
 RECORDING_EXAMPLE: dict[str, Any] = {
@@ -145,6 +157,7 @@ RECORDING_EXAMPLE: dict[str, Any] = {
     "?expires=1736935200&signature=m2w9…",
     "created_at": "2025-01-15T10:02:11+00:00",
     "purge_at": "2026-01-15T10:02:11+00:00",
+    "redactions": [{"start_ms": 61230, "end_ms": 61410, "channel": "both", "reason": "dtmf"}],
 }
 CALL_EXAMPLE: dict[str, Any] = {
     "id": "3b0c6f52-8f0e-4d55-a1f4-2f1f0b6a7c21",

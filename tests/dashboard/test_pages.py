@@ -359,3 +359,60 @@ async def test_api_list_bad_filters_are_400(
     assert resp.status_code == 400
     assert resp.json()["status_code"] == 400
     assert resp.json()["detail"]
+
+
+async def test_assistants_keypad_tone_switch(
+    client: AsyncTestClient[Any], tenant: Tenant, data: Seed, db_backend: str
+) -> None:
+    """Admins switch keypad-tone removal per assistant; new calls take it, agents only read it."""
+    token = await login(client, tenant.admin.email)
+    page = await client.get("/assistants")
+    assert f'action="/assistants/{data.sales.id}/dtmf"' in page.text
+    assert "Remove keypad tones from the recordings of Sales line" in page.text
+
+    resp = await client.post(
+        f"/assistants/{data.sales.id}/dtmf",
+        data={"enabled": "false"},
+        headers={**HX, "X-CSRFToken": token},
+    )
+    assert resp.status_code == 200
+    assert resp.text.lstrip().startswith(f'<tr id="assistant-{data.sales.id}"')
+    assert "Keypad tones are now kept in the recordings of Sales line" in resp.text
+    sales = await Assistant.get(id=data.sales.id)
+    assert sales.redact_dtmf is False
+    assert sales.recording_enabled is True
+    api = await client.get(f"/api/v1/assistants/{data.sales.id}", headers=tenant.api())
+    assert api.json()["redact_dtmf"] is False
+    call = await client.post(
+        "/api/v1/calls",
+        json={
+            "assistant_id": str(data.sales.id),
+            "direction": "inbound",
+            "from_number": "+1 415 555 0199",
+            "to_number": "+1 415 555 0100",
+        },
+        headers=tenant.api(),
+    )
+    assert (await Call.get(id=call.json()["id"])).redact_dtmf is False
+
+    bad = await client.post(
+        f"/assistants/{data.sales.id}/dtmf",
+        data={"enabled": "sometimes"},
+        headers={**HX, "X-CSRFToken": token},
+    )
+    assert bad.status_code == 400
+    assert "enabled must be true or false" in bad.text
+
+    client.cookies.clear()
+    token = await login(client, tenant.agent.email)
+    page = await client.get("/assistants")
+    assert "/dtmf" not in page.text
+    assert "Tones kept" in page.text
+    refused = await client.post(
+        f"/assistants/{data.sales.id}/dtmf",
+        data={"enabled": "true"},
+        headers={**HX, "X-CSRFToken": token},
+    )
+    assert refused.status_code == 403
+    assert "Only admins can change keypad-tone removal." in refused.text
+    assert (await Assistant.get(id=data.sales.id)).redact_dtmf is False

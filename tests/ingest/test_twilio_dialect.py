@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from web.recordings.live.events import POLICY, UNSUPPORTED, Ignored, Media, Start, Stop
+from web.recordings.live.events import POLICY, UNSUPPORTED, Dtmf, Ignored, Media, Start, Stop
 from web.recordings.live.twilio import StreamRefused, Twilio
 
 DIALECT = Twilio()
@@ -80,6 +80,13 @@ def test_refusals_name_the_close_code(
 
 
 def test_keepalives_are_ignored_and_stop_ends() -> None:
-    for event in ("connected", "dtmf", "mark"):
+    for event in ("connected", "mark"):
         assert isinstance(DIALECT.parse(_frame(event), started=True), Ignored)
+    assert isinstance(DIALECT.parse(_frame("dtmf"), started=False), Ignored)
     assert isinstance(DIALECT.parse(_frame("stop"), started=False), Stop)
+
+
+def test_dtmf_events_carry_the_digit() -> None:
+    frame = json.dumps({"event": "dtmf", "dtmf": {"track": "inbound_track", "digit": "7"}})
+    assert DIALECT.parse(frame, started=True) == Dtmf("7")
+    assert DIALECT.parse(_frame("dtmf"), started=True) == Dtmf("")

@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import PASSWORD, Tenant, app_client, login
+from web.models import Call
 from web.services.accounts import revoke_api_key
 
 
@@ -181,3 +182,36 @@ async def test_agent_key_cannot_change_assistants(
     assert "admin" in denied.json()["detail"]
     read = await client.get(f"/api/v1/assistants/{aid}", headers=tenant.api("agent"))
     assert read.json()["recording_enabled"] is True
+
+
+async def test_redact_dtmf_on_assistants_api(
+    client: httpx.AsyncClient, tenant: Tenant, db_backend: str
+) -> None:
+    """``redact_dtmf`` defaults to true, is set on create and PATCH, and snapshotted per call."""
+    created = await client.post("/api/v1/assistants", json={"name": "Desk"}, headers=tenant.api())
+    assert created.status_code == 201
+    aid = created.json()["id"]
+    assert created.json()["redact_dtmf"] is True
+    off = await client.post(
+        "/api/v1/assistants", json={"name": "Off", "redact_dtmf": False}, headers=tenant.api()
+    )
+    assert off.json()["redact_dtmf"] is False
+    denied = await client.patch(
+        f"/api/v1/assistants/{aid}", json={"redact_dtmf": False}, headers=tenant.api("agent")
+    )
+    assert denied.status_code == 403
+    bad = await client.patch(
+        f"/api/v1/assistants/{aid}", json={"redact_dtmf": "no"}, headers=tenant.api()
+    )
+    assert bad.status_code == 400
+    assert "redact_dtmf" in bad.json()["detail"]
+    call = {"assistant_id": aid, "direction": "inbound", "from_number": "1", "to_number": "2"}
+    before = await client.post("/api/v1/calls", json=call, headers=tenant.api())
+    changed = await client.patch(
+        f"/api/v1/assistants/{aid}", json={"redact_dtmf": False}, headers=tenant.api()
+    )
+    assert changed.status_code == 200
+    assert changed.json() == {**created.json(), "redact_dtmf": False}
+    after = await client.post("/api/v1/calls", json=call, headers=tenant.api())
+    assert (await Call.get(id=before.json()["id"])).redact_dtmf is True
+    assert (await Call.get(id=after.json()["id"])).redact_dtmf is False

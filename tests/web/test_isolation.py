@@ -17,6 +17,7 @@ from tests.conftest import Tenant, api_call, login
 API_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/api/v1/assistants/{assistant_id}", None),
     ("PATCH", "/api/v1/assistants/{assistant_id}", {"recording_enabled": False}),
+    ("PATCH", "/api/v1/assistants/{assistant_id}", {"redact_dtmf": False}),
     ("GET", "/api/v1/calls/{call_id}", None),
     ("POST", "/api/v1/calls/{call_id}/end", {"status": "completed"}),
     # GET /api/v1/calls/{call_id}/recording: the owner's call has no recording here (404),
@@ -39,6 +40,7 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/calls/{call_id}/audit", None),
     ("GET", "/calls/{call_id}", None),
     ("POST", "/assistants/{assistant_id}/recording", {"enabled": "false"}),
+    ("POST", "/assistants/{assistant_id}/dtmf", {"enabled": "false"}),
     ("POST", "/calls/{call_id}/legal-hold", {"legal_hold": "true"}),
     ("POST", "/calls/{call_id}/notes", {"at": "0:01", "text": "x"}),
 ]

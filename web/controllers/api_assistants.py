@@ -17,11 +17,13 @@ from web.tenancy import get_assistant
 class AssistantCreate(Struct, forbid_unknown_fields=True):
     name: str
     recording_enabled: bool = True
+    redact_dtmf: bool = True
 
 
 class AssistantPatch(Struct, forbid_unknown_fields=True):
     recording_enabled: bool | None = None
     name: str | None = None
+    redact_dtmf: bool | None = None
 
 
 class ApiAssistantsController(Controller):
@@ -57,7 +59,9 @@ class ApiAssistantsController(Controller):
     )
     async def create_assistant(self, principal: Principal, data: AssistantCreate) -> dict[str, Any]:
         """Create an assistant (admin key)."""
-        a = await svc.create_assistant(principal.org_id, data.name, data.recording_enabled)
+        a = await svc.create_assistant(
+            principal.org_id, data.name, data.recording_enabled, data.redact_dtmf
+        )
         return svc.assistant_to_dict(a)
 
     @get(
@@ -83,8 +87,15 @@ class ApiAssistantsController(Controller):
     async def patch_assistant(
         self, principal: Principal, assistant_id: str, data: AssistantPatch
     ) -> dict[str, Any]:
-        """Change recording_enabled and/or the name (admin key). Running calls keep theirs."""
+        """Change recording_enabled, redact_dtmf and/or the name (admin key).
+
+        Running calls keep the switches they started with.
+        """
         a = await svc.update_assistant(
-            principal.org_id, assistant_id, recording_enabled=data.recording_enabled, name=data.name
+            principal.org_id,
+            assistant_id,
+            recording_enabled=data.recording_enabled,
+            name=data.name,
+            redact_dtmf=data.redact_dtmf,
         )
         return svc.assistant_to_dict(a)

@@ -185,24 +185,47 @@ class DashboardController(Controller):
         self, request: Request[Any, Any, Any], principal: Principal, assistant_id: str
     ) -> Template:
         """Turn recording on or off (``enabled=true|false``); answers the updated row."""
-        # Looked up first: another org's assistant is "not found" for everyone alike.
-        await get_assistant(principal.org_id, assistant_id)
-        principal.require_admin("Only admins can turn recording on or off.")
-        form = await request.form()
-        raw = str(form.get("enabled", "")).strip().lower()
-        if raw not in {"true", "false"}:
-            raise InvalidInput("enabled must be true or false.")
-        assistant: Assistant = await assistants_svc.update_assistant(
-            principal.org_id, assistant_id, recording_enabled=raw == "true"
+        return await _toggle(
+            request, principal, assistant_id, "recording_enabled", "turn recording on or off"
         )
-        items = await assistants_svc.list_assistants(principal.org_id)
-        ctx = {
-            **(await viewer(request, principal)),
-            "principal": principal,
-            "nav": "assistants",
-            "assistants": items,
-            "assistant": assistant,
-            "changed": assistant,
-            "partial": is_htmx(request),
-        }
-        return render(request, "assistants/index.html", "assistants/_row.html", ctx)
+
+    @post("/assistants/{assistant_id:str}/dtmf", status_code=200)
+    async def set_dtmf(
+        self, request: Request[Any, Any, Any], principal: Principal, assistant_id: str
+    ) -> Template:
+        """Remove keypad tones or keep them (``enabled=true|false``); answers the updated row."""
+        return await _toggle(
+            request, principal, assistant_id, "redact_dtmf", "change keypad-tone removal"
+        )
+
+
+async def _toggle(
+    request: Request[Any, Any, Any], principal: Principal, assistant_id: str, switch: str, what: str
+) -> Template:
+    """Set one of an assistant's switches from the form's ``enabled``; the updated row."""
+    # Looked up first: another org's assistant is "not found" for everyone alike.
+    await get_assistant(principal.org_id, assistant_id)
+    principal.require_admin(f"Only admins can {what}.")
+    form = await request.form()
+    raw = str(form.get("enabled", "")).strip().lower()
+    if raw not in {"true", "false"}:
+        raise InvalidInput("enabled must be true or false.")
+    on = raw == "true"
+    assistant: Assistant = await assistants_svc.update_assistant(
+        principal.org_id,
+        assistant_id,
+        recording_enabled=on if switch == "recording_enabled" else None,
+        redact_dtmf=on if switch == "redact_dtmf" else None,
+    )
+    items = await assistants_svc.list_assistants(principal.org_id)
+    ctx = {
+        **(await viewer(request, principal)),
+        "principal": principal,
+        "nav": "assistants",
+        "assistants": items,
+        "assistant": assistant,
+        "changed": assistant,
+        "changed_dtmf": switch == "redact_dtmf",
+        "partial": is_htmx(request),
+    }
+    return render(request, "assistants/index.html", "assistants/_row.html", ctx)

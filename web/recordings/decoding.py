@@ -37,6 +37,7 @@ async def decode_upload(
     stereo: Path | None = None,
     caller: Path | None = None,
     assistant: Path | None = None,
+    redact_dtmf: bool = True,
 ) -> RecordingResult:
     """Decode an uploaded file (or pair) to an MP3 at ``dest`` in the upload pool."""
     limits = settings.recording
@@ -47,6 +48,7 @@ async def decode_upload(
         stereo=stereo,
         dest=dest,
         timeout_s=limits.decode_timeout_s,
+        redact_dtmf=redact_dtmf,
     )
     return await asyncio.get_running_loop().run_in_executor(_pool(limits.decode_workers), job)
 

@@ -232,9 +232,24 @@ async def hang_up(rec: Recording) -> None:
     await move(rec, RecordingStatus.PROCESSING)
 
 
-async def measured(rec: Recording, duration_ms: int, size_bytes: int, sha256: str) -> None:
-    """Note a finished MP3's measures; a row still ``recording`` becomes ``processing``."""
-    fields = {"duration_ms": duration_ms, "size_bytes": size_bytes, "sha256": sha256}
+async def measured(
+    rec: Recording,
+    duration_ms: int,
+    size_bytes: int,
+    sha256: str,
+    *,
+    redactions: list[dict[str, Any]] | None = None,
+) -> None:
+    """Note a finished MP3's measures (and the spans its encoder silenced).
+
+    A row still ``recording`` becomes ``processing``.
+    """
+    fields: dict[str, Any] = {
+        "duration_ms": duration_ms,
+        "size_bytes": size_bytes,
+        "sha256": sha256,
+        "redactions": redactions or [],
+    }
     if RecordingStatus(rec.status) is RecordingStatus.PROCESSING:
         await Recording.filter(id=rec.id).update(**fields)
         return

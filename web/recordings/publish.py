@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from audio import Peaks
 from web.models import Call, Recording, RecordingStatus
@@ -54,16 +55,22 @@ class Finished:
     duration_ms: int
     size_bytes: int
     sha256: str
+    # Keypad-tone spans the encoder silenced (the call JSON's ``recording.redactions``).
+    redactions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def finished(mp3: Path, result: Encoded) -> Finished:
-    """The spool MP3 ``mp3`` as the encoder described it (builds the overview peaks: CPU)."""
+def finished(mp3: Path, result: Encoded, redactions: Sequence[Mapping[str, Any]] = ()) -> Finished:
+    """The spool MP3 ``mp3`` as the encoder described it (builds the overview peaks: CPU).
+
+    ``redactions``: the keypad-tone spans the encoder silenced, when it knows them.
+    """
     return Finished(
         mp3=mp3,
         peaks_gz=gzip.compress(result.peaks.overview_json(), compresslevel=6, mtime=0),
         duration_ms=result.duration_ms,
         size_bytes=result.size_bytes,
         sha256=result.sha256,
+        redactions=[dict(span) for span in redactions],
     )
 
 
@@ -75,6 +82,7 @@ def finished_from_row(rec: Recording, peaks: bytes) -> Finished:
         duration_ms=int(rec.duration_ms or 0),
         size_bytes=int(rec.size_bytes or 0),
         sha256=rec.sha256 or "",
+        redactions=list(rec.redactions or []),
     )
 
 
@@ -124,7 +132,9 @@ async def publish(
     storage failed: the row is left ``processing`` with a retry time and the spool is kept.
     Any earlier multipart upload of the row is completed or aborted.
     """
-    await lifecycle.measured(rec, done.duration_ms, done.size_bytes, done.sha256)
+    await lifecycle.measured(
+        rec, done.duration_ms, done.size_bytes, done.sha256, redactions=done.redactions
+    )
     try:
         if storage is None:
             storage = await placement.storage_of(storages, rec)

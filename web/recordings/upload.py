@@ -174,8 +174,10 @@ async def upload_recording(
     async with lifecycle.held(begun.row.id, identity(settings).worker):
         try:
             work.mkdir(parents=True)
-            result = await _receive_and_decode(settings, work, mp3, content_type, body)
-            done = await asyncio.to_thread(finished, mp3, result)
+            result = await _receive_and_decode(
+                settings, work, mp3, content_type, body, call.redact_dtmf
+            )
+            done = await asyncio.to_thread(finished, mp3, result, result.redactions)
         except OSError as exc:
             await asyncio.shield(lifecycle.drop_row(begun.row))
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -193,7 +195,12 @@ async def upload_recording(
 
 
 async def _receive_and_decode(
-    settings: Settings, work: Path, mp3: Path, content_type: str, body: AsyncIterator[bytes]
+    settings: Settings,
+    work: Path,
+    mp3: Path,
+    content_type: str,
+    body: AsyncIterator[bytes],
+    redact_dtmf: bool,
 ) -> RecordingResult:
     kind, options = parse_options_header(content_type or "")
     sink: _Sink
@@ -214,7 +221,8 @@ async def _receive_and_decode(
                 caller=sink.files["caller"].path,
                 assistant=sink.files["assistant"].path,
                 dest=mp3,
+                redact_dtmf=redact_dtmf,
             )
-        return await decode_upload(settings, stereo=sink.path, dest=mp3)
+        return await decode_upload(settings, stereo=sink.path, dest=mp3, redact_dtmf=redact_dtmf)
     except AudioError as exc:
         raise Unprocessable(f"The audio could not be used: {exc}.") from None

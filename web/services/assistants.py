@@ -1,4 +1,4 @@
-"""Assistants and their recording switch."""
+"""Assistants and their recording switches (recording, keypad-tone redaction)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ def assistant_to_dict(a: Assistant) -> dict[str, Any]:
         "id": str(a.id),
         "name": a.name,
         "recording_enabled": a.recording_enabled,
+        "redact_dtmf": a.redact_dtmf,
         "created_at": a.created_at.isoformat(),
     }
 
@@ -32,10 +33,15 @@ async def list_assistants(org_id: uuid.UUID) -> list[Assistant]:
     return await Assistant.filter(org_id=org_id).order_by("name", "id")
 
 
-async def create_assistant(org_id: uuid.UUID, name: str, recording_enabled: bool) -> Assistant:
+async def create_assistant(
+    org_id: uuid.UUID, name: str, recording_enabled: bool, redact_dtmf: bool = True
+) -> Assistant:
     """A new assistant of the org."""
     return await Assistant.create(
-        org_id=org_id, name=_clean_name(name), recording_enabled=recording_enabled
+        org_id=org_id,
+        name=_clean_name(name),
+        recording_enabled=recording_enabled,
+        redact_dtmf=redact_dtmf,
     )
 
 
@@ -45,6 +51,7 @@ async def update_assistant(
     *,
     recording_enabled: bool | None = None,
     name: str | None = None,
+    redact_dtmf: bool | None = None,
 ) -> Assistant:
     """Change an assistant. Calls already running keep the setting they started with."""
     assistant = await get_assistant(org_id, assistant_id)
@@ -55,6 +62,9 @@ async def update_assistant(
     if recording_enabled is not None:
         assistant.recording_enabled = recording_enabled
         changed.append("recording_enabled")
+    if redact_dtmf is not None:
+        assistant.redact_dtmf = redact_dtmf
+        changed.append("redact_dtmf")
     if changed:
         await assistant.save(update_fields=changed)
     return assistant

@@ -121,8 +121,9 @@ async def new_call(
 ) -> Call:
     """Write a call row: the one place its searchable digits are derived from its numbers.
 
-    ``recording_enabled`` defaults to the assistant's switch now; ``fields`` are further
-    columns (``ended_at``, ``duration_ms``, ``has_recording``, ``transcript_text``...).
+    ``recording_enabled`` (and ``redact_dtmf``) default to the assistant's switches now;
+    ``fields`` are further columns (``ended_at``, ``duration_ms``, ``has_recording``,
+    ``transcript_text``...).
     """
     return await Call.create(
         org_id=org_id,
@@ -137,6 +138,7 @@ async def new_call(
         recording_enabled=(
             assistant.recording_enabled if recording_enabled is None else recording_enabled
         ),
+        redact_dtmf=fields.pop("redact_dtmf", assistant.redact_dtmf),
         **fields,
     )
 
@@ -184,6 +186,7 @@ def recording_to_dict(rec: Recording, secret_key: str) -> dict[str, Any]:
         "url": recording_url(secret_key, rec.call_id) if available else None,  # type: ignore[attr-defined]
         "created_at": rec.created_at.isoformat(),
         "purge_at": rec.purge_at.isoformat() if rec.purge_at else None,
+        "redactions": list(rec.redactions or []),
     }
 
 

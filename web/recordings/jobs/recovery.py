@@ -47,7 +47,8 @@ async def recover_from_spool(settings: Settings, storages: Storages, rec: Record
     except AudioError as exc:
         await lifecycle.fail(rec, f"the spool cannot be decoded: {exc}")
         return "failed"
-    done = await asyncio.to_thread(finished, path, summary)
+    # The silenced spans noted while the stream lived are kept (the audio holds no tones).
+    done = await asyncio.to_thread(finished, path, summary, rec.redactions or [])
     published = await publish(settings, storages, rec, done)
     return "available" if published else "postponed"
 

@@ -57,11 +57,18 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class Dtmf:
+    """The sender reports a keypad tone that just ended: its time is silenced in both legs."""
+
+    digit: str
+
+
+@dataclass(frozen=True)
 class Ignored:
-    """A frame that carries nothing for the recording (keepalives, marks, DTMF)."""
+    """A frame that carries nothing for the recording (keepalives, marks)."""
 
 
-Event = Start | Media | Stop | Ignored
+Event = Start | Media | Stop | Dtmf | Ignored
 
 
 class Dialect(Protocol):

@@ -29,6 +29,7 @@ from web.recordings.live.events import (
     POLICY,
     UNSUPPORTED,
     Dialect,
+    Dtmf,
     Media,
     Start,
     Stop,
@@ -114,6 +115,8 @@ class MediaSession:
         if isinstance(event, Stop):
             await self.finalize()
             return True
+        if isinstance(event, Dtmf) and self.recorder is not None:
+            self.recorder.mark_dtmf()
         return False
 
     async def _principal(self, token: str | None) -> Principal:
@@ -155,7 +158,7 @@ class MediaSession:
         self.row = begun.row
         self.storage = begun.storage
         self.spool = SpoolFile(path)
-        self.recorder = Recorder(start.caller, start.assistant)
+        self.recorder = Recorder(start.caller, start.assistant, redact_dtmf=call.redact_dtmf)
         LIVE_CALLS.inc()
         self._counted = True
         self.uploader = PartUploader(begun.storage, begun.row, path)
@@ -228,7 +231,7 @@ class MediaSession:
             self.spool.write(result.mp3_tail)
         self.spool.close()
         self._flushed = True
-        return finished(self.spool.path, result)
+        return finished(self.spool.path, result, result.redactions)
 
     async def _keep(self) -> None:
         """Renew the claim while the stream lives; finalize once no media came for the timeout.

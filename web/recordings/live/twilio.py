@@ -13,6 +13,7 @@ from audio.formats import Leg
 from web.recordings.live.events import (
     POLICY,
     UNSUPPORTED,
+    Dtmf,
     Event,
     Ignored,
     Media,
@@ -62,6 +63,8 @@ class Twilio:
             if started:
                 raise StreamRefused(POLICY, "the stream has already started")
             return _start(msg.get("start"), self._decoders)
+        if event == "dtmf" and started:
+            return _dtmf(msg.get("dtmf"))
         if event in ("connected", "dtmf", "mark"):
             return _IGNORED
         if event == "stop":
@@ -152,3 +155,9 @@ def _timestamp(value: Any) -> int:
     if not 0 <= ms <= MAX_CALL_MS:
         raise StreamRefused(UNSUPPORTED, "media.timestamp must be milliseconds since the start")
     return ms
+
+
+def _dtmf(dtmf: Any) -> Dtmf:
+    """Twilio's ``dtmf`` event carries the digit but no time: it is placed where the audio is."""
+    digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
+    return Dtmf(digit[:1] if isinstance(digit, str) else "")
