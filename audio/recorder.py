@@ -110,6 +110,8 @@ class Recorder:
             assistant.sample_rate,
             self._redactor.skip_unit if self._redactor is not None else 1,
         )
+        # Paused spans in output samples, [start, end) with None for "still paused".
+        self._pauses: list[list[int | None]] = []
 
     @property
     def encode_due(self) -> bool:
@@ -160,6 +162,51 @@ class Recorder:
             if self._redactor is not None:
                 end = self._timeline.end_ms if at_ms is None else at_ms
                 self._redactor.mark(end, duration_ms)
+
+    @property
+    def paused(self) -> bool:
+        """Whether the recording is paused now (both channels stored as silence)."""
+        return bool(self._pauses) and self._pauses[-1][1] is None
+
+    @property
+    def pauses(self) -> list[dict[str, int | None]]:
+        """The paused spans in call time: ``{"start_ms", "end_ms"}`` (``end_ms`` None if open)."""
+        rate = self.sample_rate
+        return [
+            {
+                "start_ms": int(start or 0) * 1000 // rate,
+                "end_ms": None if end is None else end * 1000 // rate,
+            }
+            for start, end in self._pauses
+        ]
+
+    def pause(self, at_ms: int | None = None) -> int:
+        """Store silence in both channels from ``at_ms`` (default: the audio received so far).
+
+        Audio before it that is already encoded stays; the timeline keeps its length.
+        Returns the pause's start in call time; pausing while paused changes nothing.
+        """
+        with self._guard():
+            if self.paused:
+                return int(self._pauses[-1][0] or 0) * 1000 // self.sample_rate
+            at = self._timeline.end_ms if at_ms is None else at_ms
+            start = max(self._out_samples, at * self.sample_rate // 1000)
+            self._pauses.append([start, None])
+            return start * 1000 // self.sample_rate
+
+    def resume(self, at_ms: int | None = None) -> int | None:
+        """Store the audio again from ``at_ms`` (default: the audio received so far).
+
+        Returns the pause's end in call time, or None when not paused.
+        """
+        with self._guard():
+            if not self.paused:
+                return None
+            span = self._pauses[-1]
+            at = self._timeline.end_ms if at_ms is None else at_ms
+            end = max(int(span[0] or 0), self._out_samples, at * self.sample_rate // 1000)
+            span[1] = end
+            return end * 1000 // self.sample_rate
 
     def push(self, leg: Leg, timestamp_ms: int, payload: bytes) -> None:
         """Place a chunk without encoding (unless 2 s of audio were left waiting)."""
@@ -262,10 +309,21 @@ class Recorder:
         right, missing_right = self._resamplers[1].take(count)
         self._missing += missing_left + missing_right
         stereo = np.stack((left, right))
+        self._silence_paused(stereo, self._out_samples)
         self._out_samples = target_samples
         if self._redactor is not None:
             stereo = self._redactor.process(stereo)
         self._write(stereo)
+
+    def _silence_paused(self, stereo: npt.NDArray[np.float32], first: int) -> None:
+        last = first + stereo.shape[1]
+        for start, end in reversed(self._pauses):
+            if end is not None and end <= first:
+                break
+            lo = max(first, int(start or 0))
+            hi = last if end is None else min(last, end)
+            if hi > lo:
+                stereo[:, lo - first : hi - first] = 0
 
     def _write(self, stereo: npt.NDArray[np.float32]) -> None:
         data = self._writer.write(stereo)

@@ -206,3 +206,38 @@ def test_delay_line_returns_every_sample_once_whatever_the_block_sizes(
     assert np.array_equal(result[:, keep], stereo[:, keep])
     start_ms = (rate + 800) * 1000 // rate
     assert start_ms - 45 <= spans[0].start_ms <= start_ms - 35
+
+
+def test_pause_silences_both_channels_and_keeps_the_timeline(
+    caller_speech: Speech, assistant_speech: Speech
+) -> None:
+    """pause/resume at call-time positions: silence between them, speech elsewhere, same length."""
+    stream = list(
+        interleave(
+            chunks("caller", caller_speech.wire, 8000, 1),
+            chunks("assistant", assistant_speech.wire, 24000, 2),
+        )
+    )
+    recorder = Recorder(MULAW_8K, L16_24K)
+    plain = Recorder(MULAW_8K, L16_24K)
+    out, plain_out = bytearray(), bytearray()
+    for leg, timestamp, payload in stream:
+        if timestamp == 600 and leg == "caller" and not recorder.paused:
+            assert recorder.pause() == 600
+            assert recorder.pause() == 600
+        if timestamp == 1400 and leg == "caller" and recorder.paused:
+            assert recorder.resume() == 1400
+        out += recorder.add(leg, timestamp, payload)
+        plain_out += plain.add(leg, timestamp, payload)
+    assert recorder.resume() is None
+    out += recorder.finish().mp3_tail
+    plain_out += plain.finish().mp3_tail
+    assert recorder.pauses == [{"start_ms": 600, "end_ms": 1400}]
+    decoded = ffmpeg_decode(bytes(out))[:, ENCODER_DELAY_SAMPLES:]
+    reference = ffmpeg_decode(bytes(plain_out))[:, ENCODER_DELAY_SAMPLES:]
+    assert decoded.shape == reference.shape
+    for channel in (0, 1):
+        assert rms_db(reference[channel, 620 * 24 : 1380 * 24]) > -40
+        assert rms_db(decoded[channel, 620 * 24 : 1380 * 24]) < -60
+        for part in (slice(100 * 24, 580 * 24), slice(1420 * 24, 2500 * 24)):
+            assert np.corrcoef(decoded[channel, part], reference[channel, part])[0, 1] > 0.99
