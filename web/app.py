@@ -28,6 +28,7 @@ from litestar.types import ControllerRouterHandler
 
 from web.controllers.api_assistants import ApiAssistantsController
 from web.controllers.api_calls import ApiCallsController
+from web.controllers.api_compliance import ApiComplianceController
 from web.controllers.api_org import ApiLegalHoldController, ApiOrgController
 from web.controllers.api_webhooks import ApiWebhooksController
 from web.controllers.auth import AuthController
@@ -69,6 +70,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     SettingsWebhooksController,
     ApiAssistantsController,
     ApiCallsController,
+    ApiComplianceController,
     ApiOrgController,
     ApiLegalHoldController,
     ApiExportController,

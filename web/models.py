@@ -209,6 +209,12 @@ class Recording(Model):
     legal_hold = fields.BooleanField(default=False)
     # Spans silenced in the stored audio: [{"start_ms", "end_ms", "channel", "reason"}].
     redactions: list[dict[str, Any]] = fields.JSONField(default=list, db_default=[])
+    # Pause of a live stream: the API writes the wish and bumps the version; the process
+    # holding the stream applies it, notes the version it applied and the spans.
+    pause_requested = fields.BooleanField(default=False, db_default=False)
+    pause_version = fields.IntField(default=0, db_default=0)
+    pause_applied = fields.IntField(default=0, db_default=0)
+    pauses: list[dict[str, Any]] = fields.JSONField(default=list, db_default=[])
     # Live / recovery bookkeeping: which process holds the spool, and upload retries.
     spool_path = fields.CharField(max_length=1000, default="")
     spool_node = fields.CharField(max_length=200, default="")

@@ -88,6 +88,20 @@ class Redaction(Struct):
     reason: str
 
 
+class Pause(Struct):
+    """A span of a live recording stored as silence in both channels (``end_ms`` null: now)."""
+
+    start_ms: int
+    end_ms: int | None
+
+
+class PauseState(Struct):
+    """Whether the live recording is paused, and every paused span so far."""
+
+    paused: bool
+    pauses: list[Pause]
+
+
 class Recording(Struct):
     """A call's recording. ``sha256``, ``size_bytes``, ``duration_ms`` and ``url`` are set
     once it is ``available``; ``url`` is signed and works without a key for 15 minutes."""
@@ -100,6 +114,7 @@ class Recording(Struct):
     created_at: str
     purge_at: str | None
     redactions: list[Redaction]
+    pauses: list[Pause]
 
 
 class Call(Struct):
@@ -158,6 +173,7 @@ RECORDING_EXAMPLE: dict[str, Any] = {
     "created_at": "2025-01-15T10:02:11+00:00",
     "purge_at": "2026-01-15T10:02:11+00:00",
     "redactions": [{"start_ms": 61230, "end_ms": 61410, "channel": "both", "reason": "dtmf"}],
+    "pauses": [{"start_ms": 42000, "end_ms": 75500}],
 }
 CALL_EXAMPLE: dict[str, Any] = {
     "id": "3b0c6f52-8f0e-4d55-a1f4-2f1f0b6a7c21",

@@ -29,6 +29,8 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     ("PUT", "/api/v1/calls/{call_id}/legal-hold", {"legal_hold": True}),
     ("GET", "/api/v1/calls/{call_id}/notes", None),
     ("POST", "/api/v1/calls/{call_id}/notes", {"at_ms": 0, "text": "x"}),
+    ("POST", "/api/v1/calls/{call_id}/recording/pause", None),
+    ("POST", "/api/v1/calls/{call_id}/recording/resume", None),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.

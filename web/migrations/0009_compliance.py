@@ -1,4 +1,4 @@
-"""Keypad-tone redaction: the assistant's switch, its snapshot on a call, a recording's spans."""
+"""Compliance: keypad-tone redaction (assistant switch, call snapshot, spans) and pauses."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -24,6 +24,26 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Recording",
             name="redactions",
+            field=fields.JSONField(default=list, db_default=[]),
+        ),
+        ops.AddField(
+            model_name="Recording",
+            name="pause_requested",
+            field=fields.BooleanField(default=False, db_default=False),
+        ),
+        ops.AddField(
+            model_name="Recording",
+            name="pause_version",
+            field=fields.IntField(default=0, db_default=0),
+        ),
+        ops.AddField(
+            model_name="Recording",
+            name="pause_applied",
+            field=fields.IntField(default=0, db_default=0),
+        ),
+        ops.AddField(
+            model_name="Recording",
+            name="pauses",
             field=fields.JSONField(default=list, db_default=[]),
         ),
     ]

@@ -18,6 +18,8 @@ class Action(StrEnum):
     DOWNLOAD = "recording.download"
     DELETE = "recording.delete"
     EXPORT = "recording.export"
+    PAUSE = "recording.pause"
+    RESUME = "recording.resume"
 
 
 SIGNED_LINK_ACTOR = "signed link"

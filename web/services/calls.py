@@ -187,6 +187,7 @@ def recording_to_dict(rec: Recording, secret_key: str) -> dict[str, Any]:
         "created_at": rec.created_at.isoformat(),
         "purge_at": rec.purge_at.isoformat() if rec.purge_at else None,
         "redactions": list(rec.redactions or []),
+        "pauses": list(rec.pauses or []),
     }
 
 

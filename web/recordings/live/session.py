@@ -24,6 +24,7 @@ from web.errors import NotFound
 from web.models import Call, Recording, RecordingStatus
 from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
 from web.recordings import lifecycle
+from web.recordings.live import pause
 from web.recordings.live.events import (
     INTERNAL,
     POLICY,
@@ -95,6 +96,11 @@ class MediaSession:
         self._key: object = None
         # Set by the controller: closes the socket once the stream timed out with it open.
         self.on_idle: Callable[[], Awaitable[None]] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._pause_version = 0
+        self._pause_wish: tuple[int, bool] | None = None
+        # True while the recorder works in a thread (it takes one caller at a time).
+        self._busy = False
 
     @property
     def started(self) -> bool:
@@ -163,6 +169,7 @@ class MediaSession:
         self._counted = True
         self.uploader = PartUploader(begun.storage, begun.row, path)
         self._keeper = asyncio.get_running_loop().create_task(self._keep())
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_pause())
 
     def _hold_socket_slot(self, principal: Principal) -> None:
         """Count this socket against its key's limit; refused with 1008 over the limit."""
@@ -189,6 +196,9 @@ class MediaSession:
         recorder = self.recorder
         assert recorder is not None
         self._last_media = time.monotonic()
+        if self._pause_wish is not None:
+            await self._apply_pause()
+        self._busy = True
         try:
             if recorder.push_is_heavy(media.timestamp_ms):
                 await asyncio.to_thread(recorder.push, media.leg, media.timestamp_ms, media.payload)
@@ -196,13 +206,18 @@ class MediaSession:
                 recorder.push(media.leg, media.timestamp_ms, media.payload)
         except AudioError as exc:
             raise StreamRefused(UNSUPPORTED, f"bad media: {exc}") from None
+        finally:
+            self._busy = False
         self.media_count += 1
         _FRAMES[media.track].inc()
         if recorder.encode_due:
+            self._busy = True
             try:
                 await asyncio.to_thread(self._encode)
             except OSError as exc:
                 await self._spool_failed(exc)
+            finally:
+                self._busy = False
             if self.uploader is not None and self.spool is not None:
                 self.uploader.poke(self.spool.size)
 
@@ -215,6 +230,34 @@ class MediaSession:
         raise StreamRefused(
             INTERNAL, "the server's disk is full: the audio received so far is kept"
         )
+
+    async def _watch_pause(self) -> None:
+        """Pick up pause requests written by any process; apply them between frames."""
+        assert self.row is not None
+        while not self.finished:
+            await asyncio.sleep(pause.POLL_S)
+            if self.finished:
+                return
+            try:
+                wish = await pause.wished(self.row.id, self._pause_version)
+                if wish is not None:
+                    self._pause_wish = wish
+                if self._pause_wish is not None and not self._busy and not self.finished:
+                    await self._apply_pause()
+            except Exception:
+                log.exception("could not check the pause state of call %s", self.call_id)
+
+    async def _apply_pause(self) -> None:
+        wish, self._pause_wish = self._pause_wish, None
+        if wish is None or self.recorder is None or self.row is None or self.finished:
+            return
+        version, paused = wish
+        if paused:
+            self.recorder.pause()
+        else:
+            self.recorder.resume()
+        self._pause_version = version
+        await pause.applied(self.row.id, version, self.recorder.pauses)
 
     def _encode(self) -> None:
         assert self.recorder is not None
@@ -296,6 +339,8 @@ class MediaSession:
             self.finished = True
             if self._keeper is not None and not from_keeper:
                 self._keeper.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
             try:
                 await self._take_held()
                 await self._publish()
@@ -336,7 +381,13 @@ class MediaSession:
             await lifecycle.drop_row(self.row)
             return
         await lifecycle.hang_up(self.row)
+        recorder = self.recorder
+        assert recorder is not None
+        # A pause still open at the end closes where the call ends.
+        recorder.resume()
         done = await asyncio.to_thread(self._finish)
+        if recorder.pauses:
+            await pause.applied(self.row.id, self._pause_version, recorder.pauses)
         await publish(
             self.settings,
             self.storages,
