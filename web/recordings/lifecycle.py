@@ -308,6 +308,37 @@ async def mark_available(
         await Call.filter(id=rec.call_id).using_db(conn).update(has_recording=True)  # type: ignore[attr-defined]
 
 
+async def redacted(
+    rec: Recording,
+    *,
+    old_key: str,
+    storage_key: str,
+    peaks_key: str,
+    size_bytes: int,
+    sha256: str,
+    redactions: list[dict[str, Any]],
+) -> bool:
+    """The redacted objects are stored under new keys: point the row at them.
+
+    Only while the row is still ``available``, not under legal hold and still on
+    ``old_key`` (a concurrent redaction wins once). The ``recording.redacted`` event is
+    recorded with the change.
+    """
+    async with transaction() as conn:
+        return await transition(
+            rec,
+            RecordingStatus.AVAILABLE,
+            conn=conn,
+            where=Q(status=RecordingStatus.AVAILABLE, legal_hold=False, storage_key=old_key),
+            note={"event": "recording.redacted", "spans": len(redactions)},
+            storage_key=storage_key,
+            peaks_key=peaks_key,
+            size_bytes=size_bytes,
+            sha256=sha256,
+            redactions=redactions,
+        )
+
+
 async def fail(rec: Recording, error: str) -> None:
     """The audio is lost: the recording is ``failed`` with why."""
     log.error("recording of call %s failed: %s", rec.call_id, error)  # type: ignore[attr-defined]

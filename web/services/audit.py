@@ -20,6 +20,7 @@ class Action(StrEnum):
     EXPORT = "recording.export"
     PAUSE = "recording.pause"
     RESUME = "recording.resume"
+    REDACT = "recording.redact"
 
 
 SIGNED_LINK_ACTOR = "signed link"

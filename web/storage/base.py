@@ -70,6 +70,10 @@ class Storage(Protocol):
         """Delete the object; deleting what is not there is not an error."""
         ...
 
+    async def delete_every_version(self, key: str) -> None:
+        """Delete the object and, where the store keeps them, all its older versions."""
+        ...
+
     async def start_multipart(self, key: str, content_type: str) -> str:
         """Begin a multipart upload to ``key``; returns its upload id."""
         ...

@@ -272,6 +272,10 @@ class LocalStorage:
         """Remove the file if it is there."""
         await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
 
+    async def delete_every_version(self, key: str) -> None:
+        """A directory keeps no versions: the same as :meth:`delete`."""
+        await self.delete(key)
+
     def _upload_dir(self, upload_id: str) -> Path:
         if not upload_id or "/" in upload_id or upload_id.startswith("."):
             raise ObjectNotFound(f"no multipart upload {upload_id!r}")

@@ -155,6 +155,23 @@ class S3Storage:
             if not isinstance(err, ObjectNotFound):
                 raise err from exc
 
+    async def delete_every_version(self, key: str) -> None:
+        """Every version and delete marker of the key (a versioned bucket), then the key."""
+        full = self._key(key)
+        try:
+            paginator = self._client.get_paginator("list_object_versions")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if entry["Key"] == full:
+                        await self._client.delete_object(
+                            Bucket=self.bucket, Key=full, VersionId=entry["VersionId"]
+                        )
+        except _FAILURES as exc:
+            err = _translate(exc, key)
+            if not isinstance(err, ObjectNotFound):
+                raise err from exc
+        await self.delete(key)
+
     async def start_multipart(self, key: str, content_type: str) -> str:
         """CreateMultipartUpload."""
         try:
