@@ -67,6 +67,8 @@ class Org(Model):
     bucket_endpoint_url = fields.CharField(max_length=500, null=True)
     bucket_access_key_id = fields.CharField(max_length=200, null=True)
     bucket_secret_encrypted = fields.TextField(null=True)
+    # SSE-KMS key (id, ARN or alias) every object in the own bucket is written under.
+    bucket_kms_key_id = fields.CharField(max_length=2048, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+def _sse(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("TALKTURO_S3_SSE") or "").strip()
+    if not raw:
+        return None
+    if raw == "AES256" or raw == "aws:kms" or (raw.startswith("aws:kms:") and len(raw) > 8):
+        return raw
+    raise SettingsError(f"TALKTURO_S3_SSE must be AES256 or aws:kms:<key id>, not {raw!r}")
+
+
 class SettingsError(ValueError):
     """A setting has a value the service cannot use; the message names it."""
 
@@ -38,6 +47,8 @@ class StorageSettings:
     aws_access_key_id: str | None
     aws_secret_access_key: str | None
     aws_region: str | None
+    # Server-side encryption of every object written: ``AES256`` or ``aws:kms[:<key id>]``.
+    s3_sse: str | None = None
 
     @property
     def kind(self) -> str:
@@ -262,6 +273,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
             aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            s3_sse=_sse(env),
         ),
         server=ServerSettings(
             host=env.get("TALKTURO_HOST") or "127.0.0.1",

@@ -31,6 +31,7 @@ class OrgStorage(Struct):
     endpoint_url: str | None
     access_key_id: str | None
     secret_access_key_last4: str | None
+    kms_key_id: str | None
 
 
 class OrgStoragePatch(Struct, forbid_unknown_fields=True):
@@ -46,6 +47,7 @@ class OrgStoragePatch(Struct, forbid_unknown_fields=True):
     endpoint_url: str | UnsetType | None = UNSET
     access_key_id: str | UnsetType = UNSET
     secret_access_key: str | UnsetType = UNSET
+    kms_key_id: str | UnsetType | None = UNSET
 
 
 class LegalHoldIn(Struct, forbid_unknown_fields=True):
@@ -73,6 +75,7 @@ _STORAGE_EXAMPLE: dict[str, Any] = {
     "endpoint_url": None,
     "access_key_id": "AKIAEXAMPLE",
     "secret_access_key_last4": "x9Qz",
+    "kms_key_id": None,
 }
 _PATCH_EXAMPLE = Example(
     summary="Own bucket and 90 days",

@@ -1,4 +1,4 @@
-"""Compliance: keypad-tone redaction (assistant switch, call snapshot, spans) and pauses."""
+"""Compliance: keypad-tone redaction (switch, call snapshot, spans), pauses, own KMS key."""
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -45,5 +45,10 @@ class Migration(migrations.Migration):
             model_name="Recording",
             name="pauses",
             field=fields.JSONField(default=list, db_default=[]),
+        ),
+        ops.AddField(
+            model_name="Org",
+            name="bucket_kms_key_id",
+            field=fields.CharField(max_length=2048, null=True),
         ),
     ]

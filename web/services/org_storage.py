@@ -65,6 +65,7 @@ _BUCKET_COLUMNS = (
     "bucket_endpoint_url",
     "bucket_access_key_id",
     "bucket_secret_encrypted",
+    "bucket_kms_key_id",
 )
 
 
@@ -89,6 +90,8 @@ class BucketConfig:
     endpoint_url: str | None
     access_key_id: str
     secret_access_key: str
+    # SSE-KMS: every object is written under this key (checked by the probe first).
+    kms_key_id: str | None = None
 
 
 def own_bucket(org: Org) -> OwnBucket | None:
@@ -102,6 +105,7 @@ def own_bucket(org: Org) -> OwnBucket | None:
         endpoint_url=org.bucket_endpoint_url,
         access_key_id=org.bucket_access_key_id,
         secret_encrypted=org.bucket_secret_encrypted,
+        kms_key_id=org.bucket_kms_key_id,
     )
 
 
@@ -121,6 +125,7 @@ def check_config(
     endpoint_url: str | None,
     access_key_id: str | None,
     secret_access_key: str | None,
+    kms_key_id: str | None = None,
 ) -> BucketConfig:
     """A :class:`BucketConfig` from raw fields, or InvalidInput naming the bad field."""
     name = _clean(bucket)
@@ -151,7 +156,10 @@ def check_config(
     secret = (secret_access_key or "").strip()
     if not secret or len(secret) > 500:
         raise InvalidInput("secret_access_key is required.")
-    return BucketConfig(name, clean_prefix, reg, endpoint, key_id, secret)
+    kms = _clean(kms_key_id) or None
+    if kms is not None and (len(kms) > 2048 or any(c.isspace() for c in kms)):
+        raise InvalidInput("kms_key_id must be a KMS key id, ARN or alias (up to 2048 characters).")
+    return BucketConfig(name, clean_prefix, reg, endpoint, key_id, secret, kms)
 
 
 def _code(exc: ClientError) -> str:
@@ -224,12 +232,16 @@ async def _probe(cfg: BucketConfig, limits: EndpointSettings) -> None:
         args["endpoint_url"] = cfg.endpoint_url
     name = f"talkturo-probe-{uuid.uuid4().hex}.txt"
     key = f"{cfg.prefix}/{name}" if cfg.prefix else name
+    sse: Any = {}
+    if cfg.kms_key_id:
+        await _check_kms_key(cfg, args)
+        sse = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": cfg.kms_key_id}
     client: S3Client
     async with AioSession().create_client("s3", **args) as client:
         step = "write"
         written = False
         try:
-            await client.put_object(Bucket=cfg.bucket, Key=key, Body=PROBE_BODY)
+            await client.put_object(Bucket=cfg.bucket, Key=key, Body=PROBE_BODY, **sse)
             written = True
             step = "read"
             resp = await client.get_object(Bucket=cfg.bucket, Key=key)
@@ -250,6 +262,30 @@ async def _probe(cfg: BucketConfig, limits: EndpointSettings) -> None:
                 with suppress(ClientError, *_UNREACHABLE):
                     async with asyncio.timeout(5):
                         await client.delete_object(Bucket=cfg.bucket, Key=key)
+
+
+async def _check_kms_key(cfg: BucketConfig, args: dict[str, Any]) -> None:
+    """422 unless the KMS key exists, is enabled and is for encryption (same credentials)."""
+    key = cfg.kms_key_id
+    try:
+        async with AioSession().create_client("kms", **args) as kms:
+            meta = (await kms.describe_key(KeyId=str(key)))["KeyMetadata"]
+    except ClientError as exc:
+        code = _code(exc)
+        if code in {"NotFoundException", "InvalidArnException"}:
+            raise Unprocessable(f"KMS key {key!r} does not exist for these credentials.") from None
+        if code in _WRONG_CREDENTIALS:
+            raise _explain(exc, cfg, "read") from None
+        raise Unprocessable(
+            f"KMS key {key!r} cannot be used: the key service said {code}."
+        ) from None
+    except _UNREACHABLE as exc:
+        raise _explain(exc, cfg, "read") from None
+    state = str(meta.get("KeyState", ""))
+    if not meta.get("Enabled", False) or state not in {"", "Enabled"}:
+        raise Unprocessable(f"KMS key {key!r} is {(state or 'disabled').lower()}: enable it first.")
+    if meta.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+        raise Unprocessable(f"KMS key {key!r} is not an encryption key (ENCRYPT_DECRYPT).")
 
 
 def _require_enterprise(org: Org, what: str) -> None:
@@ -278,6 +314,7 @@ def view(org: Org, settings_secret: str) -> dict[str, Any]:
         "endpoint_url": org.bucket_endpoint_url if own else None,
         "access_key_id": org.bucket_access_key_id if own else None,
         "secret_access_key_last4": secret_tail if own else None,
+        "kms_key_id": org.bucket_kms_key_id if own else None,
     }
 
 
@@ -316,7 +353,7 @@ async def update(
     stored one when the access key id is unchanged.
     """
     org = await get_org(org_id)
-    touched = set(BUCKET_FIELDS) & changes.keys()
+    touched = {*BUCKET_FIELDS, "kms_key_id"} & changes.keys()
     if "retention_days" in changes:
         _require_enterprise(org, "Setting retention_days")
         retention.check_retention_days(changes["retention_days"])
@@ -338,6 +375,7 @@ async def update(
                 "endpoint_url": org.bucket_endpoint_url,
                 "access_key_id": org.bucket_access_key_id,
                 "secret_access_key": None,
+                "kms_key_id": org.bucket_kms_key_id,
             }
             merged.update({k: changes[k] for k in touched})
             if (
@@ -373,6 +411,7 @@ async def update(
             "bucket_endpoint_url": cfg.endpoint_url,
             "bucket_access_key_id": cfg.access_key_id,
             "bucket_secret_encrypted": encrypt_secret(settings_secret, cfg.secret_access_key),
+            "bucket_kms_key_id": cfg.kms_key_id,
         }
     async with in_transaction():
         if saved:

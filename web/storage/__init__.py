@@ -61,6 +61,8 @@ class OwnBucket:
     endpoint_url: str | None
     access_key_id: str | None
     secret_encrypted: str | None
+    # Objects are written with SSE-KMS under this key when set.
+    kms_key_id: str | None = None
 
 
 class Storages:
@@ -83,7 +85,7 @@ class Storages:
                 cfg.aws_access_key_id,
                 cfg.aws_secret_access_key,
             )
-            self._platform = S3Storage(client, cfg.bucket, cfg.prefix)
+            self._platform = S3Storage(client, cfg.bucket, cfg.prefix, cfg.s3_sse)
         else:
             cfg.local_path.mkdir(parents=True, exist_ok=True)
             self._platform = LocalStorage(cfg.local_path)
@@ -151,7 +153,8 @@ class Storages:
                     own.endpoint_url, own.region, own.access_key_id, secret, pin=True
                 )
                 self._clients[cache_key] = client
-        return S3Storage(client, bucket, own.prefix)
+        sse = f"aws:kms:{own.kms_key_id}" if own.kms_key_id else None
+        return S3Storage(client, bucket, own.prefix, sse)
 
     async def for_new(self, own: OwnBucket | None) -> Storage:
         """Where new recordings go: the org's own bucket if it set one, else the platform."""

@@ -53,13 +53,29 @@ def _translate(exc: Exception, key: str) -> Exception:
 _FAILURES = (ClientError, BotoCoreError, aiohttp.ClientError, OSError, TimeoutError)
 
 
-class S3Storage:
-    """A :class:`~web.storage.base.Storage` on ``bucket`` under ``prefix`` (may be empty)."""
+def sse_args(sse: str | None) -> dict[str, str]:
+    """The write arguments of a server-side encryption setting (``AES256``, ``aws:kms[:key]``)."""
+    if not sse:
+        return {}
+    if sse == "AES256":
+        return {"ServerSideEncryption": "AES256"}
+    key = sse.removeprefix("aws:kms").removeprefix(":")
+    return {"ServerSideEncryption": "aws:kms", **({"SSEKMSKeyId": key} if key else {})}
 
-    def __init__(self, client: S3Client, bucket: str, prefix: str = "") -> None:
+
+class S3Storage:
+    """A :class:`~web.storage.base.Storage` on ``bucket`` under ``prefix`` (may be empty).
+
+    ``sse``: every object (and multipart upload) is written with this server-side encryption.
+    """
+
+    def __init__(
+        self, client: S3Client, bucket: str, prefix: str = "", sse: str | None = None
+    ) -> None:
         self._client = client
         self.bucket = bucket
         self.prefix = prefix.strip("/")
+        self._sse: Any = sse_args(sse)
 
     def _key(self, key: str) -> str:
         check_key(key)
@@ -77,7 +93,7 @@ class S3Storage:
         body = await asyncio.to_thread(Path(path).open, "rb")
         try:
             await self._client.put_object(
-                Bucket=self.bucket, Key=full, Body=body, ContentType=content_type
+                Bucket=self.bucket, Key=full, Body=body, ContentType=content_type, **self._sse
             )
         except _FAILURES as exc:
             raise _translate(exc, key) from exc
@@ -99,7 +115,11 @@ class S3Storage:
         """One PUT of ``data``."""
         try:
             await self._client.put_object(
-                Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type,
+                **self._sse,
             )
         except _FAILURES as exc:
             raise _translate(exc, key) from exc
@@ -176,7 +196,7 @@ class S3Storage:
         """CreateMultipartUpload."""
         try:
             resp = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._key(key), ContentType=content_type
+                Bucket=self.bucket, Key=self._key(key), ContentType=content_type, **self._sse
             )
         except _FAILURES as exc:
             raise _translate(exc, key) from exc
