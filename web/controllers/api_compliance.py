@@ -44,7 +44,7 @@ class ApiComplianceController(Controller):
         opt={"admin_reason": "Only an admin key can pause a recording."},
         responses={
             **ok_response(PauseState, "Paused (within 500 ms of this answer).", PAUSE_EXAMPLE),
-            **error_responses(401, 403, 404, 409, 429),
+            **error_responses(400, 401, 403, 404, 409, 429),
         },
     )
     async def pause_recording(self, principal: Principal, call_id: str) -> dict[str, Any]:
@@ -58,7 +58,7 @@ class ApiComplianceController(Controller):
         opt={"admin_reason": "Only an admin key can resume a recording."},
         responses={
             **ok_response(PauseState, "Recording again.", {**PAUSE_EXAMPLE, "paused": False}),
-            **error_responses(401, 403, 404, 409, 429),
+            **error_responses(400, 401, 403, 404, 409, 429),
         },
     )
     async def resume_recording(self, principal: Principal, call_id: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from web.tenancy import get_call
 # How often a live session looks for a pause request (the contract allows 500 ms).
 POLL_S = 0.2
 # How long the API waits for the holding session to apply a request before answering.
-APPLY_WAIT_S = 2.0
+APPLY_WAIT_S = 5.0
 
 NOT_LIVE = "No media stream is live for this call: only a live recording can be paused."
 
