@@ -19,7 +19,7 @@ from tests.ingest.conftest import (
     stream,
 )
 from tests.ingest.test_keypad_tones import decode
-from web.models import AuditEvent, Recording
+from web.models import AuditEvent, Call, Recording, WebhookDelivery, WebhookEndpoint
 
 STOP = {"event": "stop"}
 
@@ -36,6 +36,13 @@ async def test_redaction_replaces_the_bytes_and_deletes_every_old_version(
     s3 = s3_client(moto_server.endpoint)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     call_id = await create_call(live.http, live.tenant)
+    # An endpoint subscribed to redactions only (the org is found through the recording row).
+    await WebhookEndpoint.create(
+        org_id=(await Call.get(id=call_id)).org_id,  # type: ignore[attr-defined]
+        url="https://hooks.example.com/x",
+        events=["recording.redacted"],
+        secret_encrypted="unused",
+    )
     closed = await stream(
         live.ws(call_id), [stereo_start(live.tenant.admin_key), *call_frames(voices), STOP]
     )
@@ -94,6 +101,9 @@ async def test_redaction_replaces_the_bytes_and_deletes_every_old_version(
     assert row.peaks_key != rec.peaks_key
     assert s3.head_object(Bucket=bucket, Key=f"rec/{row.peaks_key}")["ContentLength"] > 0
     assert await AuditEvent.filter(call_id=call_id, action="recording.redact").count() == 1
+    # The redaction's webhook event is in the outbox (and not a second "available").
+    sent = await WebhookDelivery.filter(call_id=call_id).values_list("type", flat=True)
+    assert list(sent) == ["recording.redacted"]
     before, rate = decode(original)
     after, _ = decode(new.content)
     assert after.shape == before.shape

@@ -8,7 +8,7 @@ from litestar import Controller, post
 from litestar.di import Provide
 from msgspec import Struct
 
-from web.auth import Principal, api_admin, api_principal
+from web.auth import Principal, api_admin, api_principal, require_ingest
 from web.openapi import CALL_EXAMPLE, Call, PauseState, error_responses, ok_response
 from web.recordings import redaction
 from web.recordings.live import pause
@@ -40,8 +40,7 @@ class ApiComplianceController(Controller):
     @post(
         "/pause",
         status_code=200,
-        guards=[api_admin],
-        opt={"admin_reason": "Only an admin key can pause a recording."},
+        guards=[require_ingest],
         responses={
             **ok_response(PauseState, "Paused (within 500 ms of this answer).", PAUSE_EXAMPLE),
             **error_responses(400, 401, 403, 404, 409, 429),
@@ -54,8 +53,7 @@ class ApiComplianceController(Controller):
     @post(
         "/resume",
         status_code=200,
-        guards=[api_admin],
-        opt={"admin_reason": "Only an admin key can resume a recording."},
+        guards=[require_ingest],
         responses={
             **ok_response(PauseState, "Recording again.", {**PAUSE_EXAMPLE, "paused": False}),
             **error_responses(400, 401, 403, 404, 409, 429),

@@ -5,7 +5,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("models", "0007_export_key")]
+    dependencies = [("models", "0008_review")]
 
     initial = False
 

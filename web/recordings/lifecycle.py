@@ -70,7 +70,8 @@ async def _state_changed(
     An event that must commit or roll back with the change is recorded here, on ``conn``:
     the webhook outbox gets its event exactly when the change commits.
     """
-    event = _WEBHOOK_EVENTS.get(to)
+    # A change that keeps the state names its own event (a redaction stays available).
+    event = note.get("webhook_event") or _WEBHOOK_EVENTS.get(to)
     if event is not None:
         await webhook_outbox.record(event, rec.org_id, rec.call_id, using_db=conn)  # type: ignore[attr-defined]
     log_status(rec.call_id, rec.org_id, to, **note)  # type: ignore[attr-defined]
@@ -330,7 +331,7 @@ async def redacted(
             RecordingStatus.AVAILABLE,
             conn=conn,
             where=Q(status=RecordingStatus.AVAILABLE, legal_hold=False, storage_key=old_key),
-            note={"event": "recording.redacted", "spans": len(redactions)},
+            note={"webhook_event": events.RECORDING_REDACTED, "spans": len(redactions)},
             storage_key=storage_key,
             peaks_key=peaks_key,
             size_bytes=size_bytes,
