@@ -38,6 +38,7 @@ from web.controllers.ingest import IngestController, media_stream, put_recording
 from web.controllers.ops import OpsController
 from web.controllers.playback import ApiPlaybackController, PlaybackController
 from web.controllers.pwa import PwaController
+from web.controllers.redact import RedactDashboardController
 from web.controllers.review import ApiNotesController, ReviewController
 from web.controllers.settings import SettingsController
 from web.controllers.settings_webhooks import SettingsWebhooksController
@@ -65,6 +66,7 @@ MACHINE_PATHS = ("/api/", "/metrics")
 ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     DashboardController,
+    RedactDashboardController,
     ExportDashboardController,
     SettingsController,
     SettingsWebhooksController,

@@ -327,6 +327,32 @@ class AuditEvent(Model):
         indexes = (Index(fields=("org_id", "call_id", "created_at"), name="audit_org_call"),)
 
 
+class StaleObject(Model):
+    """A stored object that must go (the bytes a redaction replaced), until it is gone.
+
+    Written in the same transaction that moves the recording off it, so a failed or
+    interrupted deletion is retried by the worker, every older version included.
+    """
+
+    id = fields.UUIDField(primary_key=True)
+    org: fields.ForeignKeyRelation[Org] = fields.ForeignKeyField(
+        "models.Org", related_name="stale_objects", on_delete=fields.CASCADE
+    )
+    # Where it is: as on Recording ("platform" or "org", and the bucket's name).
+    storage_target = fields.CharField(max_length=20)
+    storage_bucket = fields.CharField(max_length=200, default="")
+    key = fields.CharField(max_length=500)
+    reason = fields.CharField(max_length=50, default="redacted")
+    attempts = fields.IntField(default=0)
+    last_error = fields.TextField(default="")
+    next_attempt_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "stale_object"
+        indexes = (Index(fields=("next_attempt_at",), name="stale_next"),)
+
+
 class RateCounter(Model):
     """A fixed-window request counter, shared by every web process through the database."""
 

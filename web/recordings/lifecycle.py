@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from web.models import Call, Recording, RecordingStatus
+from web.models import Call, Recording, RecordingStatus, StaleObject
 from web.recordings.node import Identity
 from web.recordings.spool import remove_spool
 from web.webhooks import events
@@ -318,15 +318,17 @@ async def redacted(
     size_bytes: int,
     sha256: str,
     redactions: list[dict[str, Any]],
+    stale_keys: Sequence[str] = (),
 ) -> bool:
     """The redacted objects are stored under new keys: point the row at them.
 
     Only while the row is still ``available``, not under legal hold and still on
     ``old_key`` (a concurrent redaction wins once). The ``recording.redacted`` event is
-    recorded with the change.
+    recorded with the change, and ``stale_keys`` (the replaced objects) are put on the list
+    of objects to delete, so that their deletion survives a failure or a crash.
     """
     async with transaction() as conn:
-        return await transition(
+        moved = await transition(
             rec,
             RecordingStatus.AVAILABLE,
             conn=conn,
@@ -338,6 +340,18 @@ async def redacted(
             sha256=sha256,
             redactions=redactions,
         )
+        if moved:
+            for key in stale_keys:
+                if key:
+                    await StaleObject.create(
+                        using_db=conn,
+                        org_id=rec.org_id,  # type: ignore[attr-defined]
+                        storage_target=rec.storage_target,
+                        storage_bucket=rec.storage_bucket,
+                        key=key,
+                        reason="redacted",
+                    )
+        return moved
 
 
 async def fail(rec: Recording, error: str) -> None:

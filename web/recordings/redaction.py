@@ -1,15 +1,16 @@
 """Redaction of a stored recording: new MP3 and peaks under new keys, then the old bytes go.
 
 A reader sees either the old objects or the new ones, never a half state: the new objects
-are written first, the row moves to them in one transaction, and only then are the old
-objects (with every older version a versioned bucket keeps) deleted.
+are written first, the row moves to them in one transaction (which also lists the old
+objects in ``stale_object``), and only then are the old objects (with every older version
+a versioned bucket keeps) deleted. A deletion that fails stays listed, and the worker's
+``delete_stale_objects`` job finishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,14 +21,12 @@ from audio.redact import redact_mp3
 from web.auth import Principal
 from web.errors import Conflict, Unprocessable
 from web.models import Recording, RecordingStatus
-from web.recordings import lifecycle, placement
+from web.recordings import lifecycle, placement, stale
 from web.recordings.parts import MP3_TYPE
 from web.recordings.publish import PEAKS_TYPE
 from web.services import audit
 from web.storage import Storage, Storages
 from web.tenancy import get_call, recording_of
-
-log = logging.getLogger("talkturo.recordings")
 
 CHANNELS = ("caller", "assistant", "both")
 MODES = ("silence", "tone")
@@ -133,6 +132,7 @@ async def redact(
         size_bytes=done.size_bytes,
         sha256=done.sha256,
         redactions=[*(rec.redactions or []), *entries],
+        stale_keys=[old_mp3, old_peaks],
     )
     if not moved:
         await asyncio.gather(storage.delete(mp3_key), storage.delete(peaks_key))
@@ -144,9 +144,6 @@ async def redact(
         principal,
         {"spans": entries, "mode": mode, "sha256_before": rec.sha256, "sha256": done.sha256},
     )
-    for key in (old_mp3, old_peaks):
-        try:
-            await storage.delete_every_version(key)
-        except Exception:
-            log.exception("could not delete the pre-redaction object %s", key)
+    # Listed with the move: what cannot be deleted now, the worker deletes later.
+    await stale.delete_keys(storages, org_id, [old_mp3, old_peaks])
     return await Recording.get(id=rec.id)

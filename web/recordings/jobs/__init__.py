@@ -1,9 +1,11 @@
-"""The worker's jobs on recordings: recovery, upload retries, purge, multipart sweep, trash."""
+"""The worker's jobs on recordings: recovery, upload retries, purge, multipart sweep, trash,
+and the objects a redaction replaced."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from web.recordings import stale
 from web.recordings.jobs import multipart, purge, recovery, trash
 
 
@@ -14,3 +16,4 @@ def register(jobs: Any) -> None:
     jobs.add("cleanup_multipart", multipart.cleanup_multipart)
     jobs.add("empty_spool_trash", trash.empty_spool_trash)
     jobs.add("purge", purge.purge_job)
+    jobs.add("delete_stale_objects", stale.delete_stale_objects)
