@@ -6,6 +6,8 @@
 import { Player } from "./player.js";
 import { TranscriptFollower } from "./transcript.js";
 import { findMarks } from "./marks.js";
+import { attachSpans } from "./spans.js";
+import { attachRedact } from "./redact.js";
 
 let instances = [];
 
@@ -28,6 +30,8 @@ function setup(scope) {
     instances.push(player);
     const detail = root.closest("[data-detail]");
     if (detail) player.attachTranscript(new TranscriptFollower(detail));
+    attachSpans(player);
+    attachRedact(player);
   }
 }
 
