@@ -67,9 +67,7 @@ def redact_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
 
 
 @pytest.fixture
-def site(
-    tmp_path: Path, db_url: str, server_factory: Any, redact_speech: SpeechRecording
-) -> Site:
+def site(tmp_path: Path, db_url: str, server_factory: Any, redact_speech: SpeechRecording) -> Site:
     data = tmp_path / "data"
     call_id, admin, agent = in_thread(_seed(db_url, data / "recordings", redact_speech))
     server = server_factory(make_env(data, db_url))
@@ -110,12 +108,14 @@ def _no_overflow(page: Any) -> None:
 def _marks(page: Any) -> list[dict[str, Any]]:
     """The spans drawn over the waveform, with their box relative to the waveform's."""
     result: list[dict[str, Any]] = page.evaluate(
-        """() => { const wave = document.querySelector('[data-wave]').getBoundingClientRect();
-             return Array.from(document.querySelectorAll('[data-span-marks] .player-span')).map(m => {
+        """() => {
+             const w = document.querySelector('[data-wave]').getBoundingClientRect();
+             const marks = document.querySelectorAll('[data-span-marks] .player-span');
+             return Array.from(marks).map(m => {
                const r = m.getBoundingClientRect();
                return {kind: m.dataset.kind, cls: m.className,
-                       left: (r.left - wave.left) / wave.width, right: (r.right - wave.left) / wave.width,
-                       top: (r.top - wave.top) / wave.height, bottom: (r.bottom - wave.top) / wave.height};
+                       left: (r.left - w.left) / w.width, right: (r.right - w.left) / w.width,
+                       top: (r.top - w.top) / w.height, bottom: (r.bottom - w.top) / w.height};
              }); }"""
     )
     return result
@@ -135,9 +135,10 @@ def test_pause_and_keypad_spans_are_marked_with_words(
     marks = _marks(page)
     assert sorted(m["kind"] for m in marks) == ["keypad", "paused"]
     for mark in marks:
-        start, end = (PAUSE if mark["kind"] == "paused" else KEYPAD)["start_ms"], (
-            PAUSE if mark["kind"] == "paused" else KEYPAD
-        )["end_ms"]
+        start, end = (
+            (PAUSE if mark["kind"] == "paused" else KEYPAD)["start_ms"],
+            (PAUSE if mark["kind"] == "paused" else KEYPAD)["end_ms"],
+        )
         assert abs(mark["left"] - start / 1000 / site.duration_s) < 0.01, mark
         assert mark["right"] - mark["left"] >= (end - start) / 1000 / site.duration_s - 0.01
         assert mark["top"] < 0.05
@@ -149,7 +150,7 @@ def test_pause_and_keypad_spans_are_marked_with_words(
     summary.click()
     items = page.locator("[data-span-info] li")
     assert items.count() == 2
-    assert items.nth(0).inner_text().replace("\n", " ").startswith("0:06.0–0:07.5")
+    assert items.nth(0).inner_text().replace("\n", " ").startswith("0:06.0\u20130:07.5")
     assert "Paused" in items.nth(0).inner_text()
     assert "Keypad tone removed" in items.nth(1).inner_text()
     items.nth(1).locator("button").click()
@@ -170,7 +171,8 @@ def _touch_drag(page: Any, x0: float, x1: float, y: float) -> None:
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x0, "y": y}]})
     for i in range(1, 11):
         x = x0 + (x1 - x0) * i / 10
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y}]})
+        point = {"x": x, "y": y}
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
 
@@ -186,7 +188,7 @@ def _confirm_and_wait(page: Any, width: int) -> None:
     _shot(page, f"confirm-{width}")
     page.click("[data-redact-confirm-go]")
     page.wait_for_function(
-        "() => (document.querySelector('[data-redact-done]') || {}).textContent?.startsWith('Redacted ')",
+        "() => document.querySelector('[data-redact-done]')?.textContent.startsWith('Redacted ')",
         timeout=60000,
     )
     page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
