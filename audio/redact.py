@@ -7,6 +7,19 @@ borrow bytes from earlier frames (the bit reservoir), so frames are not simply s
 each frame's main data is extracted through its back-pointer and all frames are laid out
 again, each main data as early as the reservoir allows, with the back-pointers rewritten.
 Headers (and so size, duration and bitrate) are the original ones.
+
+Edges. A frame's bits reach about 1.5 frames of decoded audio (window overlap and the
+synthesis filterbank), so a span's edge cannot be both sharp and free of re-encoded frames
+in general: the frames whose windows straddle it are made anew. Each span first gets the
+tightest plan (:data:`_EDGE_PLANS`): silence (or the tone) starts one frame before the span
+and ends one frame after it, never further, and only the frames that reach into the span
+are re-encoded; the result is decoded and, if a span's inside still carries sound (the
+encoder smears a sharp release over about a frame), that span is made again with the next,
+wider plan. Measured on espeak-ng speech at 24 kHz over every alignment to the frame grid:
+the inside stays below -60 dBFS; more than one frame from an edge the error is at least
+30 dB below the signal, within -40 dBFS two frames out, and bit for bit three frames out
+(often already two). Exactly as before right from one frame out would need the edge frames
+requantized with short blocks, which this module does not do.
 """
 
 from __future__ import annotations
@@ -39,6 +52,21 @@ _WARMUP_FRAMES = 2
 # A frame's bits shape the decoded samples from its own start to about this many samples
 # past its end (window overlap and the synthesis filterbank; measured ~950 at 24 kHz).
 _REACH = 1024
+# How each span's edges are made, tightest first: (reach before the span in samples, frames
+# silenced before it, samples the re-encoded frames stop short of its end, frames silenced
+# after it). The first plan changes the audio outside a span only within about one frame
+# of its edges; a span whose inside then still carries sound (the encoder smears a sharp
+# edge over about a frame) is made again with the next plan, the last being the widest.
+_EDGE_PLANS: tuple[tuple[int, float, int, float], ...] = (
+    (800, 1.0, 288, 1.0),
+    (_REACH, 1.0, 0, 1.0),
+    (_REACH, 1.25, 0, 1.0),
+    (_REACH, 1.5, 0, 1.0),
+)
+# Inside a silenced span the decoded channel stays below this (the contract: silence).
+_SILENT_DBFS = -64.0
+# Inside a tone span, what is not the tone stays below this.
+_TONE_RESIDUE_DBFS = -40.0
 # Times a region is widened when its frames do not fit the reservoir, before the whole
 # stream is re-encoded instead.
 _ATTEMPTS = 48
@@ -58,6 +86,10 @@ class RedactedRecording:
     size_bytes: int
     sha256: str
     frames_reencoded: int
+
+
+# A span as decoded samples [lo, hi), its channels, and the index of its edge plan.
+_Range = tuple[int, int, tuple[int, ...], int]
 
 
 @dataclass(slots=True)
@@ -216,26 +248,58 @@ def redact_mp3(
     rate, spf, mpeg1 = first.sample_rate, first.samples, first.mpeg1
     total = len(frames) * spf
     checked = _check_spans(spans, (total - start_offset_samples) * 1000 / rate)
-    # Spans as decoded sample ranges, and the frames each region must re-encode.
-    ranges = [
+    # Spans as decoded sample ranges (with the plan of their edges), then the new stream.
+    ranges: list[_Range] = [
         (
             start * rate // 1000 + start_offset_samples,
             -(-end * rate // 1000) + start_offset_samples,
             CHANNELS[channel],
+            0,
         )
         for start, end, channel in checked
     ]
+    bitrate = first.bitrate_kbps
+    silent = _silent_frames(rate, bitrate, 4)
+    while True:
+        packed, reencoded = _build(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
+        loud = _loud_spans(packed, ranges, mode, rate)
+        again = [i for i in loud if ranges[i][3] < len(_EDGE_PLANS) - 1]
+        if not again:
+            break
+        for i in again:
+            lo, hi, channels, plan = ranges[i]
+            ranges[i] = (lo, hi, channels, plan + 1)
+    summary = peaks_from_mp3(packed)
+    return RedactedRecording(
+        mp3=packed,
+        peaks=summary.peaks,
+        duration_ms=summary.duration_ms,
+        size_bytes=len(packed),
+        sha256=hashlib.sha256(packed).hexdigest(),
+        frames_reencoded=reencoded,
+    )
+
+
+def _build(
+    frames: list[_Frame],
+    ranges: list[_Range],
+    mode: str,
+    silent: list[_Frame],
+    rate: int,
+    spf: int,
+    bitrate: int,
+    mpeg1: bool,
+) -> tuple[bytes, int]:
+    """The redacted stream for ``ranges`` and how many frames were encoded anew."""
     regions: list[list[int]] = []
-    for lo, hi, _ in sorted(ranges):
-        f0, f1 = _frames_of(lo, hi, spf, len(frames))
+    for lo, hi, _, plan in sorted(ranges):
+        f0, f1 = _frames_of(lo, hi, spf, len(frames), plan)
         if f0 < _PRIMING_FRAMES:
             f0 = 0  # the new encoder then starts where the stream starts, reservoir empty
         if regions and f0 <= regions[-1][1] + _PRIMING_FRAMES + _WARMUP_FRAMES + 2:
             regions[-1][1] = max(regions[-1][1], f1)
         else:
             regions.append([f0, f1])
-    bitrate = first.bitrate_kbps
-    silent = _silent_frames(rate, bitrate, 4)
     packed: bytes | None = None
     unmixed: set[int] = set()
     mixed: set[int] = set()
@@ -268,15 +332,30 @@ def redact_mp3(
     if packed is None:
         packed = _reencode_whole(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
         reencoded = len(frames)
-    summary = peaks_from_mp3(packed)
-    return RedactedRecording(
-        mp3=packed,
-        peaks=summary.peaks,
-        duration_ms=summary.duration_ms,
-        size_bytes=len(packed),
-        sha256=hashlib.sha256(packed).hexdigest(),
-        frames_reencoded=reencoded,
-    )
+    return packed, reencoded
+
+
+def _loud_spans(data: bytes, ranges: list[_Range], mode: str, rate: int) -> list[int]:
+    """Indexes of the ranges whose inside is not what it should be (silence, or the tone)."""
+    decoded = _decode(data)
+    loud = []
+    for index, (lo, hi, channels, _) in enumerate(ranges):
+        for channel in channels:
+            inside = decoded[channel, lo:hi].astype(np.float64)
+            if not inside.size:
+                continue
+            if mode == "tone":
+                t = np.arange(lo, lo + inside.size, dtype=np.float64) / rate
+                basis = np.stack([np.sin(2 * np.pi * TONE_HZ * t), np.cos(2 * np.pi * TONE_HZ * t)])
+                fit, *_ = np.linalg.lstsq(basis.T, inside, rcond=None)
+                inside = inside - fit @ basis
+                limit = 10 ** (_TONE_RESIDUE_DBFS / 20)
+            else:
+                limit = 10 ** (_SILENT_DBFS / 20)
+            if float(np.max(np.abs(inside))) >= limit:
+                loud.append(index)
+                break
+    return loud
 
 
 def _retry(
@@ -312,7 +391,7 @@ def _retry(
 
 def _reencode_whole(
     frames: list[_Frame],
-    ranges: list[tuple[int, int, tuple[int, ...]]],
+    ranges: list[_Range],
     mode: str,
     silent: list[_Frame],
     rate: int,
@@ -333,7 +412,7 @@ def _reencode(
     frames: list[_Frame],
     f0: int,
     f1: int,
-    ranges: list[tuple[int, int, tuple[int, ...]]],
+    ranges: list[_Range],
     mode: str,
     silent: list[_Frame],
     rate: int,
@@ -370,10 +449,13 @@ def _reencode(
     hi = min(need_hi, w0 * spf + decoded.shape[1])
     if hi > lo:
         audio[:, lo - need_lo : hi - need_lo] = decoded[:, lo - w0 * spf : hi - w0 * spf]
-    for start, end, channels in ranges:
-        # Also 1.5 frames before and one after: the encoder smears a sharp edge over about a
-        # frame (a release more than an attack), which left speech in a span (-34 dBFS).
-        a, b = max(start - 3 * spf // 2, need_lo), min(end + spf, need_hi)
+    for start, end, channels, plan in ranges:
+        # Also up to a frame (or, by the last plan, 1.5 frames) before and one after: the
+        # encoder smears a sharp edge over about a frame (a release more than an attack),
+        # which left speech in a span (-34 dBFS) when only the span was replaced.
+        _, before, _, after = _EDGE_PLANS[plan]
+        a = max(start - int(before * spf), need_lo)
+        b = min(end + int(after * spf), need_hi)
         if a >= b:
             continue
         for channel in channels:
@@ -410,7 +492,9 @@ def _reencode(
         return encodings[variant]
 
     kept: list[_Frame] = []
-    spans = [(*_frames_of(lo, hi, spf, len(frames)), channels) for lo, hi, channels in ranges]
+    spans = [
+        (*_frames_of(lo, hi, spf, len(frames), plan), channels) for lo, hi, channels, plan in ranges
+    ]
     # Frames of the region between spans (or added for the reservoir) take the channels of
     # the region's spans: a switch back to old frames there would need the reservoir again.
     in_region = {
@@ -444,9 +528,11 @@ def _reencode(
     return kept
 
 
-def _frames_of(lo: int, hi: int, spf: int, count: int) -> tuple[int, int]:
+def _frames_of(lo: int, hi: int, spf: int, count: int, plan: int = 0) -> tuple[int, int]:
     """The frames to re-encode so that decoded samples ``[lo, hi)`` are the new audio."""
-    return max(0, (lo - _REACH) // spf), min(count - 1, (hi - 1) // spf)
+    reach, _, short, _ = _EDGE_PLANS[plan]
+    first = max(0, (lo - reach) // spf)
+    return first, max(first, min(count - 1, (hi - 1 - short) // spf))
 
 
 def _separate_channels(header: bytes) -> bool:
