@@ -31,6 +31,11 @@ API_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/calls/{call_id}/notes", {"at_ms": 0, "text": "x"}),
     ("POST", "/api/v1/calls/{call_id}/recording/pause", None),
     ("POST", "/api/v1/calls/{call_id}/recording/resume", None),
+    (
+        "POST",
+        "/api/v1/calls/{call_id}/recording/redactions",
+        {"spans": [{"start_ms": 0, "end_ms": 100, "channel": "both"}]},
+    ),
 ]
 
 # (method, path template, form data) of every dashboard route that names a call or an assistant.
@@ -45,6 +50,7 @@ DASHBOARD_ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/assistants/{assistant_id}/dtmf", {"enabled": "false"}),
     ("POST", "/calls/{call_id}/legal-hold", {"legal_hold": "true"}),
     ("POST", "/calls/{call_id}/notes", {"at": "0:01", "text": "x"}),
+    ("POST", "/calls/{call_id}/redactions", {"start": "0:00", "end": "0:01", "channel": "both"}),
 ]
 
 
