@@ -261,8 +261,8 @@ def redact_mp3(
     bitrate = first.bitrate_kbps
     silent = _silent_frames(rate, bitrate, 4)
     while True:
-        packed, reencoded = _build(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
-        loud = _loud_spans(packed, ranges, mode, rate)
+        packed, made, reencoded = _build(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
+        loud = _loud_spans(made, ranges, mode, rate, spf, mpeg1, silent)
         again = [i for i in loud if ranges[i][3] < len(_EDGE_PLANS) - 1]
         if not again:
             break
@@ -289,8 +289,8 @@ def _build(
     spf: int,
     bitrate: int,
     mpeg1: bool,
-) -> tuple[bytes, int]:
-    """The redacted stream for ``ranges`` and how many frames were encoded anew."""
+) -> tuple[bytes, list[_Frame], int]:
+    """The redacted stream for ``ranges``, its frames, and how many were encoded anew."""
     regions: list[list[int]] = []
     for lo, hi, _, plan in sorted(ranges):
         f0, f1 = _frames_of(lo, hi, spf, len(frames), plan)
@@ -331,17 +331,36 @@ def _build(
     reencoded = sum(f1 - f0 + 1 for f0, f1 in regions)
     if packed is None:
         packed = _reencode_whole(frames, ranges, mode, silent, rate, spf, bitrate, mpeg1)
-        reencoded = len(frames)
-    return packed, reencoded
+        return packed, _parse(packed), len(frames)
+    return packed, result, reencoded
 
 
-def _loud_spans(data: bytes, ranges: list[_Range], mode: str, rate: int) -> list[int]:
-    """Indexes of the ranges whose inside is not what it should be (silence, or the tone)."""
-    decoded = _decode(data)
+def _loud_spans(
+    frames: list[_Frame],
+    ranges: list[_Range],
+    mode: str,
+    rate: int,
+    spf: int,
+    mpeg1: bool,
+    silent: list[_Frame],
+) -> list[int]:
+    """Indexes of the ranges whose inside is not what it should be (silence, or the tone).
+
+    Each span is decoded on its own, from a few frames before it (after silent frames that
+    give the decoder a clean reservoir), so a long recording is not decoded whole.
+    """
     loud = []
     for index, (lo, hi, channels, _) in enumerate(ranges):
+        w0 = max(0, lo // spf - 2 * _WARMUP_FRAMES)
+        w1 = min(len(frames), hi // spf + 2)
+        lead = [_copy(f) for f in silent]
+        window, _ = _pack([*lead, *(_copy(f) for f in frames[w0:w1])], mpeg1)
+        if window is None:
+            loud.append(index)
+            continue
+        decoded = _decode(window)[:2, len(lead) * spf :]
         for channel in channels:
-            inside = decoded[channel, lo:hi].astype(np.float64)
+            inside = decoded[channel, lo - w0 * spf : hi - w0 * spf].astype(np.float64)
             if not inside.size:
                 continue
             if mode == "tone":
