@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import wave
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+T = TypeVar("T")
 
 CALLER_LINES = [
     "Hi, I am calling about my order. It has not arrived yet.",
@@ -104,6 +113,174 @@ def post_call(http: Any, assistant_id: str) -> str:
     )
     r.raise_for_status()
     return str(r.json()["id"])
+
+
+BENCH_SECRET_KEY = "bench-secret-key-0123456789"
+
+
+async def _org_with_key(settings: Any) -> tuple[str, str]:
+    """A fresh database with one PRO org: (its admin API key, the id of its assistant)."""
+    from web.db import close_db, migrate, open_db
+    from web.models import Plan
+    from web.services.accounts import create_api_key, create_org
+    from web.services.assistants import create_assistant
+
+    await migrate(settings.database)
+    await open_db(settings.database)
+    org = await create_org("Load", Plan.PRO)
+    _, key = await create_api_key(org, "load")
+    asst = await create_assistant(org.id, "Ava", True)
+    await close_db()
+    return key, str(asst.id)
+
+
+@dataclass
+class LocalServer:
+    """A ``talkturo serve`` process on SQLite and local storage (no embedded worker)."""
+
+    server: Any
+    settings: Any
+    key: str
+    assistant_id: str
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_local_server(work: Path) -> LocalServer:
+    """Start a server whose data lives under ``work``, with one org, key and assistant."""
+    from tests.conftest import start_server
+    from web.settings import load_settings
+
+    env = {
+        "TALKTURO_DATA_DIR": str(work / "data"),
+        "TALKTURO_SECRET_KEY": BENCH_SECRET_KEY,
+        "TALKTURO_EMBEDDED_WORKER": "0",
+    }
+    settings = load_settings(env)
+    key, asst = asyncio.run(_org_with_key(settings))
+    return LocalServer(start_server(env, work / "server.log"), settings, key, asst)
+
+
+@contextlib.contextmanager
+def moto_s3() -> Iterator[tuple[str, str, Any]]:
+    """moto_server on a free port for the block: (its endpoint, a fresh bucket, a boto3 client)."""
+    from tests.conftest import MotoServer, _spawn_moto, create_bucket, free_port, s3_client
+
+    port = free_port()
+    moto = MotoServer(_spawn_moto(port), port)
+    try:
+        yield moto.endpoint, create_bucket(moto.endpoint), s3_client(moto.endpoint)
+    finally:
+        moto.stop()
+
+
+def fresh_sqlite(db_url: str) -> None:
+    """Create the SQLite database at ``db_url`` with every migration applied."""
+    from web.db import close_db, migrate
+    from web.settings import DatabaseSettings
+
+    async def run() -> None:
+        await migrate(DatabaseSettings(db_url))
+        await close_db()
+
+    asyncio.run(run())
+
+
+def seed_sqlite(db_url: str, seed: Callable[[], Awaitable[T]]) -> T:
+    """A fresh SQLite database at ``db_url``, then ``seed()`` run with it open; its result."""
+    from tests.conftest import in_thread
+    from web.db import close_db, open_db
+    from web.settings import DatabaseSettings
+
+    fresh_sqlite(db_url)
+
+    async def run() -> T:
+        await open_db(DatabaseSettings(db_url))
+        try:
+            return await seed()
+        finally:
+            await close_db()
+
+    result: T = in_thread(run())
+    return result
+
+
+def drain(client: Any, url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET ``url`` with an httpx client, reading the body as it comes: (bytes, SHA-256)."""
+    digest = hashlib.sha256()
+    got = 0
+    with client.stream("GET", url, headers=headers) as r:
+        r.raise_for_status()
+        for chunk in r.iter_raw(1 << 20):
+            got += len(chunk)
+            digest.update(chunk)
+    return got, digest.hexdigest()
+
+
+def alternating_ratios(
+    subject: Callable[[], tuple[float, Any]],
+    reference: Callable[[], tuple[float, Any]],
+    rounds: int,
+    names: tuple[str, str],
+    check: Callable[[Any], None],
+) -> list[float]:
+    """Per round, the rate of ``subject`` over the rate of ``reference`` (each returns
+    ``(bytes per second, result)``; ``check`` judges the result). Rounds alternate which
+    goes first: the second of a pair tends to be the slower one, whichever it is."""
+    ratios = []
+    for i in range(rounds):
+        order = (reference, subject) if i % 2 == 0 else (subject, reference)
+        rates = {}
+        for fetch in order:
+            rate, result = fetch()
+            check(result)
+            rates[fetch] = rate
+        ratios.append(rates[subject] / rates[reference])
+        progress(
+            f"round {i + 1}/{rounds}: {names[0]} {rates[reference] / 2**20:.0f} MB/s, "
+            f"{names[1]} {rates[subject] / 2**20:.0f} MB/s, ratio {ratios[-1]:.3f}"
+        )
+    return ratios
+
+
+class PeakRss(threading.Thread):
+    """Samples the RSS of a process (and, apart, the peak of its children) every
+    ``interval`` seconds while the ``with`` block runs."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        import psutil
+
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.interval = interval
+        self.baseline = self.peak = self.proc.memory_info().rss
+        self.child_peak = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.done.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+                for child in self.proc.children():
+                    self.child_peak = max(self.child_peak, child.memory_info().rss)
+            except psutil.Error:
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.join()
+
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.baseline) / 2**20
 
 
 def progress(message: str) -> None:

@@ -179,23 +179,15 @@ def main() -> int:
     if args.generate:
         return generator_main(args)
 
-    from bench._common import progress, verdict
-    from bench.bench_ingest_load import _setup
-    from tests.conftest import start_server
-    from web.settings import load_settings
+    from bench._common import progress, start_local_server, verdict
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wav = work / "call.wav"
         lame_seconds = 60
         write_stereo_wav(wav, lame_seconds)
-        env = {
-            "TALKTURO_DATA_DIR": str(work / "data"),
-            "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789",
-            "TALKTURO_EMBEDDED_WORKER": "0",
-        }
-        key, asst = asyncio.run(_setup(load_settings(env)))
-        server = start_server(env, work / "server.log")
+        local = start_local_server(work)
+        server, key, asst = local.server, local.key, local.assistant_id
         ratios: list[float] = []
         try:
             for r in range(args.rounds):

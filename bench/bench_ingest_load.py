@@ -112,21 +112,6 @@ def generator_main(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _setup(settings: object) -> tuple[str, str]:
-    from web.db import close_db, migrate, open_db
-    from web.models import Plan
-    from web.services.accounts import create_api_key, create_org
-    from web.services.assistants import create_assistant
-
-    await migrate(settings.database)  # type: ignore[attr-defined]
-    await open_db(settings.database)  # type: ignore[attr-defined]
-    org = await create_org("Load", Plan.PRO)
-    _, key = await create_api_key(org, "load")
-    asst = await create_assistant(org.id, "Ava", True)
-    await close_db()
-    return key, str(asst.id)
-
-
 async def _stop_to_available(settings: object, stops: dict[str, float]) -> list[float]:
     """Seconds from each call's ``stop`` to its recording's ``available_at`` (inf if never)."""
     from web.db import close_db, open_db
@@ -219,20 +204,12 @@ def main() -> int:
     if args.generate:
         return generator_main(args)
 
-    from bench._common import progress, verdict
-    from tests.conftest import start_server
-    from web.settings import load_settings
+    from bench._common import progress, start_local_server, verdict
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {
-            "TALKTURO_DATA_DIR": str(work / "data"),
-            "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789",
-            "TALKTURO_EMBEDDED_WORKER": "0",
-        }
-        settings = load_settings(env)
-        key, asst = asyncio.run(_setup(settings))
-        server = start_server(env, work / "server.log")
+        local = start_local_server(work)
+        settings, server, key, asst = local.settings, local.server, local.key, local.assistant_id
         best = 0
         try:
             for n in (int(x) for x in args.levels.split(",")):

@@ -10,10 +10,8 @@ size: the ratio printed is growth / body.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
-import threading
 import time
 import wave
 from pathlib import Path
@@ -22,12 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import numpy as np
-import psutil
 
-from bench._common import make_call, post_call, progress, verdict
-from bench.bench_ingest_load import _setup
-from tests.conftest import start_server
-from web.settings import load_settings
+from bench._common import PeakRss, make_call, post_call, progress, start_local_server, verdict
 
 MINUTES = 60
 TARGET_MB = 64
@@ -42,27 +36,6 @@ def write_wav(path: Path, rate: int, minute: bytes, minutes: int) -> None:
             out.writeframes(minute)
 
 
-class Sampler(threading.Thread):
-    """Samples the RSS of a process (and, separately, the peak of its children)."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.peak = self.proc.memory_info().rss
-        self.child_peak = 0
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
-                for child in self.proc.children():
-                    self.child_peak = max(self.child_peak, child.memory_info().rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.01)
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -74,13 +47,8 @@ def main() -> int:
         write_wav(work / "caller.wav", 8000, caller_pcm.tobytes(), MINUTES)
         write_wav(work / "assistant.wav", 24000, assistant, MINUTES)
         body = (work / "caller.wav").stat().st_size + (work / "assistant.wav").stat().st_size
-        env = {
-            "TALKTURO_DATA_DIR": str(work / "data"),
-            "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789",
-            "TALKTURO_EMBEDDED_WORKER": "0",
-        }
-        key, asst = asyncio.run(_setup(load_settings(env)))
-        server = start_server(env, work / "server.log")
+        local = start_local_server(work)
+        server, key, asst = local.server, local.key, local.assistant_id
         try:
             headers = {"Authorization": f"Bearer {key}"}
             with httpx.Client(base_url=server.url, headers=headers, timeout=900) as http:
@@ -96,15 +64,13 @@ def main() -> int:
                         f"/api/v1/calls/{new_call()}/recording", files={"caller": c, "assistant": a}
                     ).raise_for_status()
                 call_id = new_call()
-                sampler = Sampler(server.proc.pid)
-                baseline = sampler.peak
-                sampler.start()
                 progress(f"uploading {body / 1e6:.0f} MB (60-minute pair) ...")
-                t0 = time.perf_counter()
                 with (
+                    PeakRss(server.proc.pid, interval=0.01) as sampler,
                     (work / "caller.wav").open("rb") as c,
                     (work / "assistant.wav").open("rb") as a,
                 ):
+                    t0 = time.perf_counter()
                     resp = http.put(
                         f"/api/v1/calls/{call_id}/recording",
                         files={
@@ -112,13 +78,12 @@ def main() -> int:
                             "assistant": ("assistant.wav", a, "audio/wav"),
                         },
                     )
-                elapsed = time.perf_counter() - t0
-                sampler.stop.set()
-                sampler.join()
+                    elapsed = time.perf_counter() - t0
                 resp.raise_for_status()
                 rec = resp.json()
         finally:
             server.stop()
+    baseline = sampler.baseline
     growth_mb = (sampler.peak - baseline) / 1e6
     print(
         f"body: {body / 1e6:.0f} MB; answered in {elapsed:.1f} s; recording {rec['status']},"
