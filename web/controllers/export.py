@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.response import Stream
-from litestar.response.base import ASGIResponse
-from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import Receive, Scope, Send, TypeEncodersMap
 from msgspec import Struct
 
 from web.auth import Principal, api_admin, api_principal, dashboard_principal
@@ -21,6 +14,7 @@ from web.errors import PermissionDenied
 from web.openapi import error_responses, ok_response
 from web.recordings import export as svc
 from web.services import call_query
+from web.streaming import ClosingStream
 
 
 class ExportKey(Struct):
@@ -46,23 +40,7 @@ _KEY_EXAMPLE = {
 }
 
 
-class _ClosingStreamResponse(ASGIStreamingResponse):
-    """Streams the archive and always closes it, however the client left."""
-
-    __slots__ = ("_archive",)
-
-    def __init__(self, *, archive: svc.Archive, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._archive = archive
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._archive.aclose()
-
-
-class ZipResponse(Stream):
+class ZipResponse(ClosingStream):
     """The export archive as an attachment, written while it is sent."""
 
     def __init__(self, archive: svc.Archive, filename: str) -> None:
@@ -72,36 +50,7 @@ class ZipResponse(Stream):
             "X-Content-Type-Options": "nosniff",
             "X-Export-Id": str(archive.export_id),
         }
-        super().__init__(archive.chunks(), headers=headers, media_type=svc.ZIP_TYPE)
-        self.archive = archive
-
-    def to_asgi_response(
-        self,
-        app: Any,
-        request: Request[Any, Any, Any],
-        *,
-        background: Any = None,
-        cookies: Iterable[Cookie] | None = None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
-        headers: dict[str, str] | None = None,
-        is_head_response: bool = False,
-        media_type: Any = None,
-        status_code: int | None = None,
-        type_encoders: TypeEncodersMap | None = None,
-    ) -> ASGIResponse:
-        merged = {**headers, **self.headers} if headers is not None else self.headers
-        all_cookies = self.cookies if cookies is None else itertools.chain(self.cookies, cookies)
-        return _ClosingStreamResponse(
-            archive=self.archive,
-            iterator=self.iterator,
-            background=self.background or background,
-            cookies=all_cookies,
-            encoded_headers=encoded_headers,
-            headers=merged,
-            is_head_response=is_head_response,
-            media_type=svc.ZIP_TYPE,
-            status_code=self.status_code,
-        )
+        super().__init__(archive, archive.chunks(), headers=headers, media_type=svc.ZIP_TYPE)
 
 
 async def _archive(request: Request[Any, Any, Any], principal: Principal) -> ZipResponse:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
 from typing import Any
 
 from litestar import Controller, HttpMethod, Request, Response, delete, get, route
-from litestar.datastructures import Cookie
 from litestar.di import Provide
-from litestar.response import Stream, Template
-from litestar.response.base import ASGIResponse
-from litestar.response.streaming import ASGIStreamingResponse
-from litestar.types import Receive, Scope, Send, TypeEncodersMap
+from litestar.response import Template
 
 from web.auth import (
     READ_ROLES,
@@ -28,63 +22,18 @@ from web.openapi import binary_response, error_responses
 from web.recordings import playback as svc
 from web.settings import Settings
 from web.storage import Storages
+from web.streaming import ClosingStream
 from web.tenancy import call_by_signed_link, get_call
 
 _TRUE = {"1", "true", "yes"}
 
 
-class _ClosingStreamResponse(ASGIStreamingResponse):
-    """A streaming response that always closes the storage body, however the client left."""
-
-    __slots__ = ("_mp3",)
-
-    def __init__(self, *, mp3: svc.Mp3Stream, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._mp3 = mp3
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            await self._mp3.aclose()
-
-
-class Mp3Response(Stream):
+class Mp3Response(ClosingStream):
     """The recording's bytes (or none, for HEAD and 416) with the Range headers decided."""
 
     def __init__(self, mp3: svc.Mp3Stream) -> None:
         super().__init__(
-            mp3.chunks(), status_code=mp3.status, headers=mp3.headers, media_type=svc.MP3_TYPE
-        )
-        self.mp3 = mp3
-
-    def to_asgi_response(
-        self,
-        app: Any,
-        request: Request[Any, Any, Any],
-        *,
-        background: Any = None,
-        cookies: Iterable[Cookie] | None = None,
-        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
-        headers: dict[str, str] | None = None,
-        is_head_response: bool = False,
-        media_type: Any = None,
-        status_code: int | None = None,
-        type_encoders: TypeEncodersMap | None = None,
-    ) -> ASGIResponse:
-        merged = {**headers, **self.headers} if headers is not None else self.headers
-        all_cookies = self.cookies if cookies is None else itertools.chain(self.cookies, cookies)
-        return _ClosingStreamResponse(
-            mp3=self.mp3,
-            iterator=self.iterator,
-            background=self.background or background,
-            content_length=0,
-            cookies=all_cookies,
-            encoded_headers=encoded_headers,
-            headers=merged,
-            is_head_response=is_head_response or request.method == "HEAD",
-            media_type=svc.MP3_TYPE,
-            status_code=self.status_code,
+            mp3, mp3.chunks(), status_code=mp3.status, headers=mp3.headers, media_type=svc.MP3_TYPE
         )
 
 
