@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 import wave
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -113,6 +113,40 @@ def post_call(http: Any, assistant_id: str) -> str:
     )
     r.raise_for_status()
     return str(r.json()["id"])
+
+
+def generator_command(
+    script: str,
+    http: Any,
+    assistant_id: str,
+    n: int,
+    calls_file: Path,
+    *,
+    base: str,
+    key: str,
+    seconds: int,
+    extra: tuple[str, ...] = (),
+) -> tuple[list[str], list[str]]:
+    """Create ``n`` calls through the API (``http``, an httpx client of ``base``) and list
+    them in ``calls_file``: their ids, and the command that runs ``script``'s load
+    generator over them (``--generate``) for ``seconds``."""
+    calls = [post_call(http, assistant_id) for _ in range(n)]
+    calls_file.write_text("\n".join(calls))
+    command = [
+        sys.executable,
+        script,
+        "--generate",
+        "--url",
+        base.replace("http://", "ws://"),
+        "--key",
+        key,
+        "--calls-file",
+        str(calls_file),
+        "--seconds",
+        str(seconds),
+        *extra,
+    ]
+    return calls, command
 
 
 BENCH_SECRET_KEY = "bench-secret-key-0123456789"
@@ -281,6 +315,42 @@ class PeakRss(threading.Thread):
     @property
     def growth_mb(self) -> float:
         return (self.peak - self.baseline) / 2**20
+
+
+@contextlib.asynccontextmanager
+async def signed_in_client(
+    db_url: str, data_dir: Path, email: str, password: str
+) -> AsyncIterator[Any]:
+    """The app in this process over ``db_url`` (no worker), and a test client of it signed
+    in as ``email``."""
+    from litestar.testing import AsyncTestClient
+
+    from web.app import create_app
+    from web.settings import load_settings
+
+    env = {
+        "TALKTURO_DATA_DIR": str(data_dir),
+        "TALKTURO_DATABASE_URL": db_url,
+        "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "TALKTURO_EMBEDDED_WORKER": "0",
+    }
+    app = create_app(load_settings(env))
+    async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
+        page = await client.get("/login")
+        token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
+        resp = await client.post(
+            "/login", data={"email": email, "password": password, "_csrf_token": token}
+        )
+        assert resp.status_code in {200, 303}, resp.text
+        yield client
+
+
+def median_spread(values: list[float], unit: str = "ms") -> tuple[float, str]:
+    """The median of ``values`` and its description: ``median M ms (min A, max B)``."""
+    ordered = sorted(values)
+    median = ordered[len(ordered) // 2]
+    text = f"median {median:.0f} {unit} (min {ordered[0]:.0f}, max {ordered[-1]:.0f})"
+    return median, text
 
 
 def progress(message: str) -> None:

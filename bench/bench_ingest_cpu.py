@@ -119,28 +119,22 @@ def one_round(
     """Stream ``n`` calls once; server ms of CPU per call-second over the steady window."""
     import httpx
 
-    from bench._common import post_call
+    from bench._common import generator_command
 
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as h:
-        calls = [post_call(h, asst) for _ in range(n)]
-    calls_file = work / f"calls-{time.monotonic_ns()}.txt"
-    calls_file.write_text("\n".join(calls))
-    gen = subprocess.Popen(
-        [
-            sys.executable,
+        _, command = generator_command(
             __file__,
-            "--generate",
-            "--url",
-            base.replace("http://", "ws://"),
-            "--key",
-            key,
-            "--calls-file",
-            str(calls_file),
-            "--seconds",
-            str(seconds),
-            "--warmup",
-            str(warmup),
-        ],
+            h,
+            asst,
+            n,
+            work / f"calls-{time.monotonic_ns()}.txt",
+            base=base,
+            key=key,
+            seconds=seconds,
+            extra=("--warmup", str(warmup)),
+        )
+    gen = subprocess.Popen(
+        command,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -138,27 +138,15 @@ def run_level(
 ) -> tuple[bool, str]:
     import httpx
 
-    from bench._common import post_call
+    from bench._common import generator_command
 
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as http:
-        calls = [post_call(http, asst) for _ in range(n)]
-        calls_file = work / f"calls-{n}.txt"
-        calls_file.write_text("\n".join(calls))
+        calls, command = generator_command(
+            __file__, http, asst, n, work / f"calls-{n}.txt", base=base, key=key, seconds=seconds
+        )
         gen = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--generate",
-                "--url",
-                base.replace("http://", "ws://"),
-                "--key",
-                key,
-                "--calls-file",
-                str(calls_file),
-                "--seconds",
-                str(seconds),
-            ],
+            command,
             capture_output=True,
             text=True,
             check=False,
