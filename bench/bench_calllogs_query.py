@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import progress, verdict
+from _common import progress, signed_in_client, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -327,28 +327,10 @@ def _filter_params(rng: random.Random, assistants: list[str]) -> dict[str, str]:
 
 async def measure_app(db_url: str, tmp: Path) -> dict[str, list[float]]:
     """Server time of the two rows-fragment requests through the real app, in process."""
-    from litestar.testing import AsyncTestClient
-
-    from web.app import create_app
-    from web.settings import load_settings
-
     assistants, _ = await _scenarios(db_url)
-    env = {
-        "TALKTURO_DATA_DIR": str(tmp),
-        "TALKTURO_DATABASE_URL": db_url,
-        "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789abcdef",
-        "TALKTURO_EMBEDDED_WORKER": "0",
-    }
-    app = create_app(load_settings(env))
     rng = random.Random(11)
     times: dict[str, list[float]] = {"filter": [], "search": []}
-    async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
-        page = await client.get("/login")
-        token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
-        resp = await client.post(
-            "/login", data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token}
-        )
-        assert resp.status_code in {200, 303}, resp.text
+    async with signed_in_client(db_url, tmp, EMAIL, PASSWORD) as client:
         hx = {"HX-Request": "true"}
         searches = SEARCHES
         for i in range(RUNS + 3):

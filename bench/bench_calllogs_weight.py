@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import progress, verdict
+from _common import progress, signed_in_client, verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -110,27 +110,10 @@ async def seed(db_url: str) -> str:
 
 
 async def measure(db_url: str, data: Path, call_id: str) -> dict[str, Any]:
-    from litestar.testing import AsyncTestClient
-
-    from web.app import create_app
-    from web.settings import load_settings
-
-    env = {
-        "TALKTURO_DATA_DIR": str(data),
-        "TALKTURO_DATABASE_URL": db_url,
-        "TALKTURO_SECRET_KEY": "bench-secret-key-0123456789abcdef",
-        "TALKTURO_EMBEDDED_WORKER": "0",
-    }
-    app = create_app(load_settings(env))
     gz = {"Accept-Encoding": "gzip"}
     plain = {"Accept-Encoding": "identity"}
     out: dict[str, Any] = {"files": []}
-    async with AsyncTestClient(app=app, base_url="http://bench.local") as client:
-        page = await client.get("/login")
-        token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
-        await client.post(
-            "/login", data={"email": EMAIL, "password": PASSWORD, "_csrf_token": token}
-        )
+    async with signed_in_client(db_url, data, EMAIL, PASSWORD) as client:
 
         async def weigh(url: str, headers: dict[str, str] | None = None) -> tuple[int, int, str]:
             zipped = await client.get(url, headers={**gz, **(headers or {})})

@@ -7,13 +7,12 @@ draw its waveform would have to fetch first. Target: bytes before play <= 10% of
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 import wave
 from pathlib import Path
 
-from _common import make_call, progress, verdict
+from _common import fresh_sqlite, make_call, median_spread, progress, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,12 +25,10 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     from audio import encode_files
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
     from tests.browser.test_player import _seed
-    from tests.conftest import PASSWORD, in_thread, make_env, start_server
+    from tests.conftest import in_thread, make_env, start_server
     from tests.playback.conftest import SpeechRecording
-    from web.db import close_db, migrate
-    from web.settings import DatabaseSettings
 
     work = Path(tempfile.mkdtemp(prefix="bench-panel-"))
     progress(f"making a {MINUTES}-minute two-voice call")
@@ -52,11 +49,7 @@ def main() -> int:
     )
     db_url = f"sqlite://{work}/talkturo.sqlite3"
 
-    async def prepare() -> None:
-        await migrate(DatabaseSettings(db_url))
-        await close_db()
-
-    asyncio.run(prepare())
+    fresh_sqlite(db_url)
     call_id, email = in_thread(_seed(db_url, work / "data" / "recordings", speech))
     server = start_server(make_env(work / "data", db_url), work / "server.log")
     paint_ms: list[float] = []
@@ -66,11 +59,7 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             context = browser.new_context()
             page = context.new_page()
-            page.goto(f"{server.url}/login")
-            page.fill("input[name=email]", email)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/calls**")
+            sign_in(page, server.url, email)
             for i in range(OPENS):
                 sizes: dict[str, int] = {}
 
@@ -104,17 +93,13 @@ def main() -> int:
             browser.close()
     finally:
         server.stop()
-    paint_ms.sort()
-    median_paint = paint_ms[len(paint_ms) // 2]
+    _, paint = median_spread(paint_ms)
     wire = max(fetched)
     print(
         f"call: {MINUTES} min, MP3 {len(speech.mp3)} bytes,"
         f" peaks JSON {len(speech.peaks_json)} bytes"
     )
-    print(
-        f"time to first waveform paint: median {median_paint:.0f} ms over {OPENS} opens "
-        f"(min {paint_ms[0]:.0f}, max {paint_ms[-1]:.0f})"
-    )
+    print(f"time to first waveform paint over {OPENS} opens: {paint}")
     print(f"bytes fetched before play: {wire} (peaks only, gzip; later opens hit the HTTP cache)")
     return (
         0

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import progress, verdict
+from _common import median_spread, progress, seed_sqlite, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,25 +41,17 @@ PLAY = """() => new Promise((done) => {
 })"""
 
 
-async def _seed(db_url: str, root: Path, speech: Any, count: int) -> tuple[list[str], str]:
+async def _seed(root: Path, speech: Any, count: int) -> tuple[list[str], str]:
     from tests.conftest import make_tenant
     from tests.playback.conftest import seed_call_on
-    from web.db import close_db, migrate, open_db
-    from web.settings import DatabaseSettings
     from web.storage import LocalStorage
 
-    await migrate(DatabaseSettings(db_url))
-    await close_db()
-    await open_db(DatabaseSettings(db_url))
-    try:
-        tenant = await make_tenant("Org Slow Link")
-        ids = []
-        for _ in range(count):
-            call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
-            ids.append(str(call.id))
-        return ids, tenant.agent.email
-    finally:
-        await close_db()
+    tenant = await make_tenant("Org Slow Link")
+    ids = []
+    for _ in range(count):
+        call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
+        ids.append(str(call.id))
+    return ids, tenant.agent.email
 
 
 def _throttle(cdp: Any, on: bool) -> None:
@@ -78,15 +70,15 @@ def _throttle(cdp: Any, on: bool) -> None:
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-    from tests.conftest import PASSWORD, in_thread, make_env, start_server
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
+    from tests.conftest import make_env, start_server
     from tests.playback.conftest import make_speech_recording
 
     work = Path(tempfile.mkdtemp(prefix="bench-slowlink-"))
     progress("making a two-voice call")
     speech = make_speech_recording(work / "speech")
     db_url = f"sqlite://{work}/talkturo.sqlite3"
-    ids, email = in_thread(_seed(db_url, work / "data" / "recordings", speech, OPENS))
+    ids, email = seed_sqlite(db_url, lambda: _seed(work / "data" / "recordings", speech, OPENS))
     server = start_server(make_env(work / "data", db_url), work / "server.log")
     taps: list[float] = []
     plays: list[float] = []
@@ -102,11 +94,7 @@ def main() -> int:
             cdp = context.new_cdp_session(page)
             cdp.send("Network.enable")
             cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-            page.goto(f"{server.url}/login")
-            page.fill("input[name=email]", email)
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url("**/calls**")
+            sign_in(page, server.url, email)
             for i, call_id in enumerate(ids):
                 _throttle(cdp, False)
                 page.goto(f"{server.url}/calls", wait_until="networkidle")
@@ -155,18 +143,16 @@ def main() -> int:
             browser.close()
     finally:
         server.stop()
-    taps.sort()
-    plays.sort()
-    tap_median = taps[len(taps) // 2]
-    play_median = plays[len(plays) // 2]
-    colds.sort()
+    tap_median, tap_text = median_spread(taps)
+    play_median, play_text = median_spread(plays)
+    cold_median, _ = median_spread(colds)
     print(
         f"link: {RTT_MS} ms RTT, {DOWN_BPS / 1e6:g} Mbps down, {UP_BPS / 1e3:g} kbps up, "
         f"CPU x{CPU_SLOWDOWN}; {OPENS} calls each opened once (no cache)"
     )
-    print(f"tap to waveform: median {tap_median:.0f} ms (min {taps[0]:.0f}, max {taps[-1]:.0f})")
-    print(f"play to sound:   median {play_median:.0f} ms (min {plays[0]:.0f}, max {plays[-1]:.0f})")
-    print(f"play to sound, cold (reference): median {colds[len(colds) // 2]:.0f} ms")
+    print(f"tap to waveform: {tap_text}")
+    print(f"play to sound:   {play_text}")
+    print(f"play to sound, cold (reference): median {cold_median:.0f} ms")
     ok = verdict("tap to waveform (ms)", tap_median, TAP_TARGET_MS, at_most=True)
     ok = verdict("play to sound (ms)", play_median, PLAY_TARGET_MS, at_most=True) and ok
     ok = verdict("MP3 bytes before play", max(unplayed), UNPLAYED_MP3_BYTES, at_most=True) and ok
