@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
-from msgspec import Struct
+from msgspec import UNSET, Struct
 
 
 class ErrorBody(Struct):
@@ -32,6 +32,11 @@ ERROR_EXAMPLES: dict[int, tuple[str, str]] = {
         "The server's disk is full: the upload was not stored. Try again later.",
     ),
 }
+
+
+def given_fields(data: Struct) -> dict[str, Any]:
+    """The fields a PATCH body sets: those not left ``UNSET`` (``None`` included)."""
+    return {f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not UNSET}
 
 
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:

@@ -127,15 +127,25 @@ class Settings:
         return self.data_dir / "spool"
 
 
-def _seconds(env: Mapping[str, str], name: str, default: str, lo: float, hi: float) -> float:
+def _seconds(
+    env: Mapping[str, str], name: str, default: str, lo: float, hi: float, *, above: bool = False
+) -> float:
+    """Seconds from ``lo`` to ``hi`` (above ``lo`` only, with ``above``)."""
     raw = env.get(name) or default
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be seconds, not {raw!r}") from None
-    if not lo <= value <= hi:
+    if not lo <= value <= hi or (above and value == lo):
         raise SettingsError(f"{name} must be between {lo:g} and {hi:g} seconds")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
+    raw = (env.get(name) or default).strip().lower()
+    if raw not in {"0", "1", "true", "false", "yes", "no"}:
+        raise SettingsError(f"{name} must be 0 or 1")
+    return raw in {"1", "true", "yes"}
 
 
 def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -204,9 +214,7 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
 
 
 def _endpoint_settings(env: Mapping[str, str]) -> EndpointSettings:
-    allow = (env.get("TALKTURO_ALLOW_PRIVATE_ENDPOINTS") or "0").strip().lower()
-    if allow not in {"0", "1", "true", "false", "yes", "no"}:
-        raise SettingsError("TALKTURO_ALLOW_PRIVATE_ENDPOINTS must be 0 or 1")
+    allow_private = _flag(env, "TALKTURO_ALLOW_PRIVATE_ENDPOINTS", "0")
     scale_raw = env.get("TALKTURO_WEBHOOK_RETRY_SCALE") or "1"
     try:
         scale = float(scale_raw)
@@ -217,7 +225,7 @@ def _endpoint_settings(env: Mapping[str, str]) -> EndpointSettings:
     if not 0 < scale <= 1:
         raise SettingsError("TALKTURO_WEBHOOK_RETRY_SCALE must be above 0 and at most 1")
     return EndpointSettings(
-        allow_private=allow in {"1", "true", "yes"},
+        allow_private=allow_private,
         probe_timeout_s=_seconds(env, "TALKTURO_ENDPOINT_PROBE_TIMEOUT", "15", 0.1, 300),
         webhook_timeout_s=_seconds(env, "TALKTURO_WEBHOOK_TIMEOUT", "10", 0.1, 60),
         webhook_retry_scale=scale,
@@ -245,18 +253,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     _check_storage_url(storage_url)
 
     port_default = _int(env, "PORT", 8000, 1, 65535)
-    embedded = (env.get("TALKTURO_EMBEDDED_WORKER") or "1").strip().lower()
-    if embedded not in {"0", "1", "true", "false", "yes", "no"}:
-        raise SettingsError("TALKTURO_EMBEDDED_WORKER must be 0 or 1")
-    timeout_raw = env.get("TALKTURO_STREAM_TIMEOUT") or "60"
-    try:
-        timeout = float(timeout_raw)
-    except ValueError:
-        raise SettingsError(
-            f"TALKTURO_STREAM_TIMEOUT must be seconds, not {timeout_raw!r}"
-        ) from None
-    if not 0 < timeout <= 86400:
-        raise SettingsError("TALKTURO_STREAM_TIMEOUT must be between 0 and 86400 seconds")
+    embedded = _flag(env, "TALKTURO_EMBEDDED_WORKER", "1")
+    timeout = _seconds(env, "TALKTURO_STREAM_TIMEOUT", "60", 0, 86400, above=True)
     drain = _seconds(env, "TALKTURO_DRAIN_TIMEOUT", "30", 0, 3600)
     metrics_token = env.get("TALKTURO_METRICS_TOKEN") or None
     if metrics_token is not None and len(metrics_token.strip()) < 16:
@@ -278,7 +276,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         server=ServerSettings(
             host=env.get("TALKTURO_HOST") or "127.0.0.1",
             port=_int(env, "TALKTURO_PORT", port_default, 1, 65535),
-            embedded_worker=embedded in {"1", "true", "yes"},
+            embedded_worker=embedded,
         ),
         recording=RecordingSettings(
             stream_timeout_s=timeout,

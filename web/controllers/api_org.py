@@ -13,7 +13,7 @@ from msgspec import UNSET, Struct, UnsetType
 
 from web.auth import Principal, api_admin, api_principal
 from web.models import Org
-from web.openapi import error_responses, ok_response
+from web.openapi import error_responses, given_fields, ok_response
 from web.services import org_storage, retention
 from web.settings import Settings
 from web.tenancy import get_org
@@ -133,9 +133,7 @@ class ApiOrgController(Controller):
         The bucket is validated by writing, reading and deleting a probe object with the
         given credentials; a failure is a 422 naming the problem, and nothing is saved.
         """
-        changes = {
-            f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not UNSET
-        }
+        changes = given_fields(data)
         org = await org_storage.update(
             principal.org_id, settings.secret_key, changes, settings.endpoints
         )

@@ -11,7 +11,8 @@ from litestar.params import Parameter
 from msgspec import UNSET, Struct, UnsetType
 
 from web.auth import Principal, api_admin, api_principal
-from web.openapi import error_responses, ok_response
+from web.models import WebhookEndpoint
+from web.openapi import error_responses, given_fields, ok_response
 from web.settings import Settings
 from web.webhooks import endpoints as svc
 
@@ -52,15 +53,9 @@ class Webhook(Struct):
     created_at: str
 
 
-class WebhookWithSecret(Struct):
+class WebhookWithSecret(Webhook):
     """An endpoint with its signing secret: copy it now, it is not shown again."""
 
-    id: str
-    url: str
-    events: list[str]
-    description: str
-    enabled: bool
-    created_at: str
     secret: str
 
 
@@ -116,8 +111,12 @@ _DELIVERY_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _out(data: dict[str, Any]) -> Webhook:
-    return msgspec.convert(data, Webhook)
+def _out(endpoint: WebhookEndpoint) -> Webhook:
+    return msgspec.convert(svc.to_dict(endpoint), Webhook)
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> WebhookWithSecret:
+    return msgspec.convert(svc.to_dict(endpoint, secret), WebhookWithSecret)
 
 
 class ApiWebhooksController(Controller):
@@ -144,10 +143,11 @@ class ApiWebhooksController(Controller):
 
         The ``secret`` (``whsec_…``) signs every delivery; it is in this answer only.
         """
-        endpoint, secret = await svc.create(
-            principal.org_id, settings, data.url, list(data.events), data.description
+        return _with_secret(
+            *await svc.create(
+                principal.org_id, settings, data.url, list(data.events), data.description
+            )
         )
-        return msgspec.convert(svc.to_dict(endpoint, secret), WebhookWithSecret)
 
     @get(
         "/",
@@ -159,7 +159,7 @@ class ApiWebhooksController(Controller):
     async def list_webhooks(self, principal: Principal) -> WebhookList:
         """The org's webhook endpoints, oldest first."""
         rows = await svc.list_endpoints(principal.org_id)
-        return WebhookList(items=[_out(svc.to_dict(e)) for e in rows])
+        return WebhookList(items=[_out(e) for e in rows])
 
     @get(
         "/{webhook_id:str}",
@@ -170,7 +170,7 @@ class ApiWebhooksController(Controller):
     )
     async def get_webhook(self, principal: Principal, webhook_id: str) -> Webhook:
         """One endpoint (without its secret)."""
-        return _out(svc.to_dict(await svc.get_endpoint(principal.org_id, webhook_id)))
+        return _out(await svc.get_endpoint(principal.org_id, webhook_id))
 
     @patch(
         "/{webhook_id:str}",
@@ -187,13 +187,10 @@ class ApiWebhooksController(Controller):
         data: WebhookPatch,
     ) -> Webhook:
         """Change ``url``, ``events``, ``description`` or ``enabled``."""
-        changes = {
-            f: getattr(data, f) for f in data.__struct_fields__ if getattr(data, f) is not UNSET
-        }
+        changes = given_fields(data)
         if "events" in changes:
             changes["events"] = list(changes["events"])
-        endpoint = await svc.update(principal.org_id, webhook_id, settings, changes)
-        return _out(svc.to_dict(endpoint))
+        return _out(await svc.update(principal.org_id, webhook_id, settings, changes))
 
     @delete(
         "/{webhook_id:str}",
@@ -216,8 +213,7 @@ class ApiWebhooksController(Controller):
         self, settings: Settings, principal: Principal, webhook_id: str
     ) -> WebhookWithSecret:
         """A new secret. For 24 hours deliveries carry two signatures, new and old."""
-        endpoint, secret = await svc.roll_secret(principal.org_id, webhook_id, settings)
-        return msgspec.convert(svc.to_dict(endpoint, secret), WebhookWithSecret)
+        return _with_secret(*await svc.roll_secret(principal.org_id, webhook_id, settings))
 
     @get(
         "/{webhook_id:str}/deliveries",

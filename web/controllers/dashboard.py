@@ -10,7 +10,8 @@ from litestar.response import Template
 from markupsafe import Markup
 
 from web.auth import Principal, dashboard_principal
-from web.errors import DomainError, InvalidInput
+from web.errors import DomainError
+from web.forms import form_bool
 from web.models import Assistant, CallStatus, Direction, Recording
 from web.recordings.playback import peaks, player_context
 from web.rendering import is_htmx, render
@@ -169,15 +170,7 @@ class DashboardController(Controller):
     @get("/assistants")
     async def assistants(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """Every assistant of the org with its recording switch (admins may flip it)."""
-        items = await assistants_svc.list_assistants(principal.org_id)
-        ctx = {
-            **(await viewer(request, principal)),
-            "principal": principal,
-            "nav": "assistants",
-            "assistants": items,
-            "changed": None,
-            "partial": False,
-        }
+        ctx = await _assistants_context(request, principal, changed=None, partial=False)
         return render(request, "assistants/index.html", "assistants/_list.html", ctx)
 
     @post("/assistants/{assistant_id:str}/recording", status_code=200)
@@ -206,26 +199,33 @@ async def _toggle(
     # Looked up first: another org's assistant is "not found" for everyone alike.
     await get_assistant(principal.org_id, assistant_id)
     principal.require_admin(f"Only admins can {what}.")
-    form = await request.form()
-    raw = str(form.get("enabled", "")).strip().lower()
-    if raw not in {"true", "false"}:
-        raise InvalidInput("enabled must be true or false.")
-    on = raw == "true"
+    on = await form_bool(request, "enabled")
     assistant: Assistant = await assistants_svc.update_assistant(
         principal.org_id,
         assistant_id,
         recording_enabled=on if switch == "recording_enabled" else None,
         redact_dtmf=on if switch == "redact_dtmf" else None,
     )
+    ctx = await _assistants_context(
+        request,
+        principal,
+        assistant=assistant,
+        changed=assistant,
+        changed_dtmf=switch == "redact_dtmf",
+        partial=is_htmx(request),
+    )
+    return render(request, "assistants/index.html", "assistants/_row.html", ctx)
+
+
+async def _assistants_context(
+    request: Request[Any, Any, Any], principal: Principal, **extra: Any
+) -> dict[str, Any]:
+    """What the Assistants page shows: every assistant of the org, and ``extra``."""
     items = await assistants_svc.list_assistants(principal.org_id)
-    ctx = {
+    return {
         **(await viewer(request, principal)),
         "principal": principal,
         "nav": "assistants",
         "assistants": items,
-        "assistant": assistant,
-        "changed": assistant,
-        "changed_dtmf": switch == "redact_dtmf",
-        "partial": is_htmx(request),
+        **extra,
     }
-    return render(request, "assistants/index.html", "assistants/_row.html", ctx)

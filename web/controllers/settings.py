@@ -12,6 +12,7 @@ from litestar.response import Template
 
 from web.auth import Principal, dashboard_admin, dashboard_principal
 from web.errors import DomainError, InvalidInput, PermissionDenied
+from web.forms import form_bool
 from web.models import Plan
 from web.rendering import render
 from web.services import accounts, org_storage, retention
@@ -196,10 +197,8 @@ class SettingsController(Controller):
         # Looked up first: another org's call is "not found" for admins and agents alike.
         await get_call(principal.org_id, call_id)
         principal.require_admin("Only admins can put a recording under legal hold.")
-        raw = str((await request.form()).get("legal_hold", "")).strip().lower()
-        if raw not in {"true", "false"}:
-            raise InvalidInput("legal_hold must be true or false.")
-        rec = await retention.set_legal_hold(principal.org_id, call_id, raw == "true")
+        hold = await form_bool(request, "legal_hold")
+        rec = await retention.set_legal_hold(principal.org_id, call_id, hold)
         call = await get_call(principal.org_id, call_id)
         return Template(
             "calls/_legal_hold.html",

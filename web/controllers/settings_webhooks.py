@@ -9,7 +9,8 @@ from litestar.di import Provide
 from litestar.response import Template
 
 from web.auth import Principal, dashboard_admin, dashboard_principal
-from web.errors import DomainError, InvalidInput
+from web.errors import DomainError
+from web.forms import form_bool
 from web.rendering import render
 from web.settings import Settings
 from web.webhooks import endpoints as svc
@@ -49,6 +50,14 @@ async def _context(principal: Principal, **extra: Any) -> dict[str, Any]:
     }
 
 
+async def _page(
+    request: Request[Any, Any, Any], principal: Principal, status_code: int = 200, **extra: Any
+) -> Template:
+    """The page (or its fragment, for HTMX) as it is now, with ``extra`` in its context."""
+    ctx = await _context(principal, **extra)
+    return render(request, PAGE, FRAGMENT, ctx, status_code=status_code)
+
+
 class SettingsWebhooksController(Controller):
     """The Webhooks settings page and its actions (HTMX fragments or full pages)."""
 
@@ -61,7 +70,7 @@ class SettingsWebhooksController(Controller):
     @get("/")
     async def page(self, request: Request[Any, Any, Any], principal: Principal) -> Template:
         """Endpoints, the form to add one, and each endpoint's recent deliveries."""
-        return render(request, PAGE, FRAGMENT, await _context(principal))
+        return await _page(request, principal)
 
     @post("/", status_code=200)
     async def create(
@@ -77,14 +86,14 @@ class SettingsWebhooksController(Controller):
                 principal.org_id, settings, url, chosen, description
             )
         except DomainError as exc:
-            ctx = await _context(
+            return await _page(
+                request,
                 principal,
+                exc.status_code,
                 error=exc.detail,
                 form={"url": url, "description": description, "events": chosen},
             )
-            return render(request, PAGE, FRAGMENT, ctx, status_code=exc.status_code)
-        ctx = await _context(principal, new_secret=secret, secret_for=str(endpoint.id))
-        return render(request, PAGE, FRAGMENT, ctx)
+        return await _page(request, principal, new_secret=secret, secret_for=str(endpoint.id))
 
     @post("/{webhook_id:str}/roll-secret", status_code=200)
     async def roll(
@@ -96,14 +105,14 @@ class SettingsWebhooksController(Controller):
     ) -> Template:
         """A new secret, shown once; the old one still signs for 24 hours."""
         endpoint, secret = await svc.roll_secret(principal.org_id, webhook_id, settings)
-        ctx = await _context(
+        return await _page(
+            request,
             principal,
             new_secret=secret,
             secret_for=str(endpoint.id),
             saved="New secret made. For 24 hours deliveries are signed with both the old and"
             " the new secret.",
         )
-        return render(request, PAGE, FRAGMENT, ctx)
 
     @post("/{webhook_id:str}/enabled", status_code=200)
     async def set_enabled(
@@ -114,15 +123,10 @@ class SettingsWebhooksController(Controller):
         webhook_id: str,
     ) -> Template:
         """Turn an endpoint on or off (``enabled=true|false``)."""
-        raw = str((await request.form()).get("enabled", "")).strip().lower()
-        if raw not in {"true", "false"}:
-            raise InvalidInput("enabled must be true or false.")
-        endpoint = await svc.update(
-            principal.org_id, webhook_id, settings, {"enabled": raw == "true"}
-        )
+        enabled = await form_bool(request, "enabled")
+        endpoint = await svc.update(principal.org_id, webhook_id, settings, {"enabled": enabled})
         state = "on" if endpoint.enabled else "off: no new events are queued for it"
-        ctx = await _context(principal, saved=f"Endpoint {endpoint.url} is {state}.")
-        return render(request, PAGE, FRAGMENT, ctx)
+        return await _page(request, principal, saved=f"Endpoint {endpoint.url} is {state}.")
 
     @post("/{webhook_id:str}/delete", status_code=200)
     async def remove(
@@ -130,8 +134,7 @@ class SettingsWebhooksController(Controller):
     ) -> Template:
         """Delete an endpoint and its delivery log."""
         await svc.delete(principal.org_id, webhook_id)
-        ctx = await _context(principal, saved="Endpoint deleted.")
-        return render(request, PAGE, FRAGMENT, ctx)
+        return await _page(request, principal, saved="Endpoint deleted.")
 
     @post("/{webhook_id:str}/deliveries/{delivery_id:str}/retry", status_code=200)
     async def redeliver(
@@ -143,5 +146,5 @@ class SettingsWebhooksController(Controller):
     ) -> Template:
         """Send a delivery again now."""
         d = await svc.retry(principal.org_id, webhook_id, delivery_id)
-        ctx = await _context(principal, saved=f"Delivery of {d.type} ({d.event_id}) queued again.")
-        return render(request, PAGE, FRAGMENT, ctx)
+        saved = f"Delivery of {d.type} ({d.event_id}) queued again."
+        return await _page(request, principal, saved=saved)

@@ -296,28 +296,24 @@ def build_sql(
     p = _Params(dialect)
     text_set = False
     where = [f'"call"."org_id" = {p(org_id)}']
-    if f.assistant:
-        where.append(f'"call"."assistant_id" = {p(f.assistant)}')
-    if f.status:
-        where.append(f'"call"."status" = {p(f.status.value)}')
-    if f.direction:
-        where.append(f'"call"."direction" = {p(f.direction.value)}')
-    if f.recording is not None:
-        where.append(f'"call"."has_recording" = {p(f.recording)}')
-    if f.started_from:
-        where.append(f'"call"."started_at" >= {p(f.started_from)}')
-    if f.started_before:
-        where.append(f'"call"."started_at" < {p(f.started_before)}')
-    if f.min_duration_s is not None:
-        where.append(f'"call"."duration_ms" >= {p(f.min_duration_s * 1000)}')
+    # (column, operator, value): a filter left empty (None) adds nothing.
+    columns: list[tuple[str, str, Any]] = [
+        ("assistant_id", "=", f.assistant),
+        ("status", "=", f.status.value if f.status else None),
+        ("direction", "=", f.direction.value if f.direction else None),
+        ("has_recording", "=", f.recording),
+        ("started_at", ">=", f.started_from),
+        ("started_at", "<", f.started_before),
+        ("duration_ms", ">=", None if f.min_duration_s is None else f.min_duration_s * 1000),
+        ("from_digits", "LIKE", f"%{f.from_digits}%" if f.from_digits else None),
+        ("to_digits", "LIKE", f"%{f.to_digits}%" if f.to_digits else None),
+        ("campaign", "=", f.campaign),
+    ]
+    for column, op, value in columns:
+        if value is not None:
+            where.append(f'"call"."{column}" {op} {p(value)}')
     if f.phone:
         where.append(_phone_condition(p, f.phone))
-    if f.from_digits:
-        where.append(f'"call"."from_digits" LIKE {p(f"%{f.from_digits}%")}')
-    if f.to_digits:
-        where.append(f'"call"."to_digits" LIKE {p(f"%{f.to_digits}%")}')
-    if f.campaign is not None:
-        where.append(f'"call"."campaign" = {p(f.campaign)}')
     if f.q:
         kind = _search_kind(f.q)
         if kind == "id":
