@@ -223,7 +223,7 @@ async def put_transcript(
 ) -> Call:
     """Replace the call's transcript (and its searchable text) in one transaction."""
     call = await get_call(org_id, call_id)
-    rows = []
+    turns: list[tuple[MessageRole, str, int, int]] = []
     for seq, m in enumerate(messages):
         try:
             role = MessageRole(m.role)
@@ -233,24 +233,25 @@ async def put_transcript(
             raise InvalidInput(f"messages[{seq}]: need 0 <= start_ms <= end_ms <= 86400000 (24 h).")
         if len(m.text) > 100_000:
             raise InvalidInput(f"messages[{seq}].text is too long.")
-        rows.append(
-            Message(
-                call_id=call.id,
-                seq=seq,
-                role=role,
-                text=m.text,
-                start_ms=m.start_ms,
-                end_ms=m.end_ms,
-            )
-        )
+        turns.append((role, m.text, m.start_ms, m.end_ms))
+    await save_transcript(call, turns)
+    return call
+
+
+async def save_transcript(call: Call, turns: list[tuple[MessageRole, str, int, int]]) -> None:
+    """Replace the call's messages, ``(role, text, start_ms, end_ms)`` in order, and its
+    searchable text, in one transaction."""
+    rows = [
+        Message(call_id=call.id, seq=seq, role=role, text=text, start_ms=start, end_ms=end)
+        for seq, (role, text, start, end) in enumerate(turns)
+    ]
     async with in_transaction():
         await Message.filter(call_id=call.id).delete()
         if rows:
             await Message.bulk_create(rows)
-        call.transcript_text = "\n".join(m.text for m in messages)
+        call.transcript_text = "\n".join(text for _, text, _, _ in turns)
         await call.save(update_fields=["transcript_text"])
     await search.index_transcript(call)
-    return call
 
 
 async def put_analysis(
@@ -260,6 +261,13 @@ async def put_analysis(
     call = await get_call(org_id, call_id)
     if len(summary) > 100_000:
         raise InvalidInput("summary is too long.")
+    return await save_analysis(call, summary, success, data)
+
+
+async def save_analysis(
+    call: Call, summary: str, success: bool | None, data: dict[str, Any]
+) -> Analysis:
+    """Replace the call's analysis with this one."""
     async with in_transaction():
         await Analysis.filter(call_id=call.id).delete()
         return await Analysis.create(call_id=call.id, summary=summary, success=success, data=data)

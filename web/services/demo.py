@@ -13,12 +13,10 @@ from typing import TextIO
 
 from audio import RecordingResult, encode_files
 from web.models import (
-    Analysis,
     Assistant,
     Call,
     CallStatus,
     Direction,
-    Message,
     MessageRole,
     Org,
     Plan,
@@ -28,7 +26,7 @@ from web.models import (
 from web.recordings.publish import begin, finished, publish
 from web.recordings.spool import spool_paths
 from web.services.accounts import create_api_key, create_org, create_user
-from web.services.calls import new_call
+from web.services.calls import new_call, save_analysis, save_transcript
 from web.services.demo_audio import Conversation, synthesize
 from web.settings import Settings
 from web.storage import Storages
@@ -439,28 +437,14 @@ async def _seed_call(
     call.duration_ms = talk.duration_ms
     call.ended_at = started + timedelta(milliseconds=talk.duration_ms)
     await call.save(update_fields=["duration_ms", "ended_at"])
-    messages = []
-    for seq, (role, text) in enumerate(turns):
-        start_ms, end_ms = talk.turns_ms[seq]
-        messages.append(
-            Message(
-                call=call,
-                seq=seq,
-                role=MessageRole(role),
-                text=text,
-                start_ms=start_ms,
-                end_ms=end_ms,
-            )
-        )
-    await Message.bulk_create(messages)
-    call.transcript_text = "\n".join(m.text for m in messages)
-    await call.save(update_fields=["transcript_text"])
+    await save_transcript(
+        call,
+        [(MessageRole(role), text, *talk.turns_ms[seq]) for seq, (role, text) in enumerate(turns)],
+    )
     if call.recording_enabled:
         await voices.record(call, talk)
     if status is CallStatus.COMPLETED:
-        await Analysis.create(
-            call=call, summary=scenario.summary, success=scenario.success, data=scenario.data
-        )
+        await save_analysis(call, scenario.summary, scenario.success, scenario.data)
     return call
 
 
