@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +114,33 @@ async def _admin_sql(sql: str) -> None:
         await conn.close()
 
 
+def empty_pg_database(prefix: str) -> tuple[str, Callable[[], None]]:
+    """A brand-new, empty PostgreSQL database (not the session's migrated one): its URL,
+    and a function that drops it."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    in_thread(_admin_sql(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        in_thread(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}", drop
+
+
+def talkturo(
+    env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``talkturo ARGS`` as a subprocess with only our settings in the environment."""
+    full = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "web", *args],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
@@ -165,6 +192,32 @@ def make_env(data_dir: Path, db_url: str, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def make_s3_env(
+    data_dir: Path, db_url: str, endpoint: str, bucket: str, prefix: str = "rec", **extra: str
+) -> dict[str, str]:
+    """:func:`make_env` with the platform's recordings in ``bucket`` (under ``prefix``) of
+    the S3 server at ``endpoint``."""
+    return make_env(
+        data_dir,
+        db_url,
+        TALKTURO_STORAGE_URL=f"s3://{bucket}/{prefix}",
+        TALKTURO_S3_ENDPOINT_URL=endpoint,
+        **extra,
+    )
+
+
+def storage_env(request: pytest.FixtureRequest, storage_kind: str) -> dict[str, str]:
+    """The settings for ``storage_kind``: none for local storage (the default), a fresh
+    bucket on the session's moto_server for ``s3``."""
+    if storage_kind != "s3":
+        return {}
+    moto: MotoServer = request.getfixturevalue("moto_server")
+    return {
+        "TALKTURO_STORAGE_URL": f"s3://{create_bucket(moto.endpoint)}/rec",
+        "TALKTURO_S3_ENDPOINT_URL": moto.endpoint,
+    }
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -273,6 +326,24 @@ class Tenant:
         return {"Authorization": f"Bearer {key}"}
 
 
+async def post_call(
+    client: httpx.AsyncClient, tenant: Tenant, assistant_id: str, **fields: object
+) -> httpx.Response:
+    """POST /api/v1/calls on ``assistant_id``: inbound from +1 415 555 0101 to
+    +1 415 555 0100 unless ``fields`` say otherwise. The answer, unchecked."""
+    return await client.post(
+        "/api/v1/calls",
+        json={
+            "assistant_id": assistant_id,
+            "direction": "inbound",
+            "from_number": "+1 415 555 0101",
+            "to_number": "+1 415 555 0100",
+            **fields,
+        },
+        headers=tenant.api(),
+    )
+
+
 async def api_call(
     client: httpx.AsyncClient,
     tenant: Tenant,
@@ -290,15 +361,13 @@ async def api_call(
         headers=tenant.api(),
     )
     assert asst.status_code == 201, asst.text
-    call = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": direction,
-            "from_number": from_number,
-            "to_number": to_number,
-        },
-        headers=tenant.api(),
+    call = await post_call(
+        client,
+        tenant,
+        asst.json()["id"],
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
     )
     assert call.status_code == 201, call.text
     return str(asst.json()["id"]), str(call.json()["id"])
@@ -330,6 +399,15 @@ async def other_tenant(client: httpx.AsyncClient) -> Tenant:
 
 async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
     """Sign in through the real form; returns the CSRF token for later unsafe requests."""
+    resp, token = await login_response(client, email, password)
+    assert resp.status_code == 303, resp.text
+    return token
+
+
+async def login_response(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> tuple[httpx.Response, str]:
+    """Post the login form as a browser does: the answer (not followed), and the CSRF token."""
     page = await client.get("/login")
     token = page.cookies.get("talkturo_csrf") or client.cookies.get("talkturo_csrf")
     assert token, "the login page sets a CSRF cookie"
@@ -338,8 +416,7 @@ async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD)
         data={"email": email, "password": password, "_csrf_token": token},
         follow_redirects=False,
     )
-    assert resp.status_code == 303, resp.text
-    return str(token)
+    return resp, str(token)
 
 
 @dataclass
@@ -459,17 +536,35 @@ def moto_server_private() -> Iterator[MotoServer]:
     server.stop()
 
 
-def s3_client(endpoint: str, key_id: str = "testing", secret: str = "testing") -> Any:
-    """A plain boto3 S3 client of ``endpoint`` (no code of ours involved)."""
+def aws_client(
+    service: str, endpoint: str, key_id: str = "testing", secret: str = "testing"
+) -> Any:
+    """A plain boto3 client of ``service`` at ``endpoint`` (no code of ours involved)."""
     import boto3
 
     return boto3.client(
-        "s3",
+        service,
         endpoint_url=endpoint,
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         region_name="us-east-1",
     )
+
+
+def s3_client(endpoint: str, key_id: str = "testing", secret: str = "testing") -> Any:
+    """A plain boto3 S3 client of ``endpoint`` (no code of ours involved)."""
+    return aws_client("s3", endpoint, key_id, secret)
+
+
+def s3_keys(
+    endpoint: str, bucket: str, key_id: str = "testing", secret: str = "testing"
+) -> set[str]:
+    """Every object key in ``bucket``, read over plain HTTP (no code of ours involved)."""
+    s3 = s3_client(endpoint, key_id, secret)
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys.update(str(o["Key"]) for o in page.get("Contents", []))
+    return keys
 
 
 def create_bucket(endpoint: str, name: str | None = None) -> str:

@@ -9,25 +9,21 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import Tenant, login
+from tests.conftest import Tenant, login, post_call
 from web.models import User
 
 
-async def _call(client: httpx.AsyncClient, t: Tenant, **extra: object) -> dict[str, object]:
+async def _post_raw(
+    client: httpx.AsyncClient, t: Tenant, assistant: str = "B", **extra: object
+) -> httpx.Response:
     asst = await client.post(
-        "/api/v1/assistants", json={"name": "Desk", "recording_enabled": True}, headers=t.api()
+        "/api/v1/assistants", json={"name": assistant, "recording_enabled": True}, headers=t.api()
     )
-    resp = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": "inbound",
-            "from_number": "+1 415 555 0101",
-            "to_number": "+1 415 555 0100",
-            **extra,
-        },
-        headers=t.api(),
-    )
+    return await post_call(client, t, asst.json()["id"], **extra)
+
+
+async def _call(client: httpx.AsyncClient, t: Tenant, **extra: object) -> dict[str, object]:
+    resp = await _post_raw(client, t, "Desk", **extra)
     assert resp.status_code == 201, resp.text
     body: dict[str, object] = resp.json()
     return body
@@ -153,23 +149,6 @@ async def test_campaign_on_calls_and_as_a_filter(
     page = await client.get("/calls?campaign=spring-renewals", headers={"HX-Request": "true"})
     assert re.findall(r'data-call-id="([0-9a-f-]+)"', page.text) == [spring["id"]]
     assert "spring-renewals" in page.text
-
-
-async def _post_raw(client: httpx.AsyncClient, t: Tenant, **extra: object) -> httpx.Response:
-    asst = await client.post(
-        "/api/v1/assistants", json={"name": "B", "recording_enabled": True}, headers=t.api()
-    )
-    return await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": "inbound",
-            "from_number": "+1 415 555 0101",
-            "to_number": "+1 415 555 0100",
-            **extra,
-        },
-        headers=t.api(),
-    )
 
 
 async def test_from_and_to_filters_and_call_id_column(

@@ -29,11 +29,11 @@ from tests.conftest import (
     login,
     make_env,
     make_tenant,
-    s3_client,
+    s3_keys,
     wait_for_port,
 )
 from tests.playback.conftest import SpeechRecording, make_speech_recording
-from tests.retention.conftest import seed_recording
+from tests.retention.conftest import SeedRecording, seeder
 from web.models import Org, Plan, Recording
 from web.settings import Settings
 
@@ -51,8 +51,7 @@ class AuthS3:
     ro: tuple[str, str]
 
     def object_keys(self) -> set[str]:
-        s3 = s3_client(self.endpoint, *self.rw)
-        return {str(o["Key"]) for o in s3.list_objects_v2(Bucket=self.bucket).get("Contents", [])}
+        return s3_keys(self.endpoint, self.bucket, *self.rw)
 
     def body(self, **extra: Any) -> dict[str, Any]:
         return {
@@ -137,6 +136,14 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
     return make_speech_recording(tmp_path_factory.mktemp("org-storage-speech"))
 
 
+@pytest.fixture
+def seed(
+    app: Litestar, settings: Settings, speech: SpeechRecording, tmp_path: Path
+) -> SeedRecording:
+    """Calls of this test's app with a recording published for real, started when asked."""
+    return seeder(settings, app.state.storages, speech, tmp_path)
+
+
 async def _enterprise(tenant: Tenant) -> Tenant:
     await Org.filter(id=tenant.org.id).update(plan=Plan.ENTERPRISE)
     return tenant
@@ -199,20 +206,16 @@ async def test_bad_bucket_settings_are_refused_and_nothing_saved(
 
 async def test_own_bucket_saved_new_recordings_go_there_old_stay_readable(
     client: httpx.AsyncClient,
-    app: Litestar,
-    settings: Settings,
     tenant: Tenant,
     auth_s3: AuthS3,
     speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
     db_backend: str,
 ) -> None:
     await _enterprise(tenant)
     org = await Org.get(id=tenant.org.id)
     now = datetime.now(UTC)
-    before, _ = await seed_recording(
-        settings, app.state.storages, org, speech, now - timedelta(days=1), tmp_path
-    )
+    before, _ = await seed(org, now - timedelta(days=1))
     keys_before = auth_s3.object_keys()
 
     resp = await client.patch("/api/v1/org/storage", json=auth_s3.body(), headers=tenant.api())
@@ -230,7 +233,7 @@ async def test_own_bucket_saved_new_recordings_go_there_old_stay_readable(
     got = await client.get("/api/v1/org/storage", headers=tenant.api())
     assert got.json() == body
 
-    after, rec = await seed_recording(settings, app.state.storages, org, speech, now, tmp_path)
+    after, rec = await seed(org, now)
     assert rec.storage_target == "org"
     assert f"calls/{rec.storage_key}" in auth_s3.object_keys()
     for call in (before, after):
@@ -255,17 +258,12 @@ async def test_own_bucket_saved_new_recordings_go_there_old_stay_readable(
 
 async def test_retention_days_for_enterprise(
     client: httpx.AsyncClient,
-    app: Litestar,
-    settings: Settings,
     tenant: Tenant,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
 ) -> None:
     await _enterprise(tenant)
     org = await Org.get(id=tenant.org.id)
-    call, rec = await seed_recording(
-        settings, app.state.storages, org, speech, datetime.now(UTC) - timedelta(days=5), tmp_path
-    )
+    call, rec = await seed(org, datetime.now(UTC) - timedelta(days=5))
     assert rec.purge_at is None
     resp = await client.patch(
         "/api/v1/org/storage", json={"retention_days": 90}, headers=tenant.api()
@@ -376,16 +374,13 @@ async def test_legal_hold(
     app: Litestar,
     settings: Settings,
     tenant: Tenant,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
     db_backend: str,
 ) -> None:
     from web.recordings.jobs import purge
 
     org = await Org.get(id=tenant.org.id)
-    call, _ = await seed_recording(
-        settings, app.state.storages, org, speech, datetime.now(UTC) - timedelta(days=400), tmp_path
-    )
+    call, _ = await seed(org, datetime.now(UTC) - timedelta(days=400))
     url = f"/api/v1/calls/{call.id}/legal-hold"
     agent = await client.put(url, json={"legal_hold": True}, headers=tenant.api("agent"))
     assert agent.status_code == 403
@@ -409,6 +404,14 @@ async def test_legal_hold(
     assert await purge.purge_due(settings, app.state.storages) == 1
     gone = await client.put(url, json={"legal_hold": True}, headers=tenant.api())
     assert gone.status_code == 409
+
+
+async def _refused(client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any]) -> str:
+    """PATCH the org's storage with ``body``: refused with 422 and nothing saved; the detail."""
+    resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
+    assert resp.status_code == 422, resp.text
+    assert (await Org.get(id=tenant.org.id)).bucket_name is None
+    return str(resp.json()["detail"])
 
 
 GUARDED = {"TALKTURO_ALLOW_PRIVATE_ENDPOINTS": "0"}
@@ -440,13 +443,10 @@ async def test_an_own_bucket_on_our_network_is_refused_without_a_request(
     port = auth_s3.endpoint.rsplit(":", 1)[1]
     before = auth_s3.object_keys()
     body = auth_s3.body(endpoint_url=f"http://{host}:{port}")
-    resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
-    assert resp.status_code == 422, resp.text
-    detail = resp.json()["detail"]
+    detail = await _refused(client, tenant, body)
     # The guard's sentence: refused before any request was made.
     assert "public internet address" in detail
     assert port not in detail
-    assert (await Org.get(id=tenant.org.id)).bucket_name is None
     assert auth_s3.object_keys() == before
 
 
@@ -461,12 +461,9 @@ async def test_an_endpoint_that_accepts_and_never_answers_gives_422(
         silent.listen(16)
         port = str(silent.getsockname()[1])
         body = auth_s3.body(endpoint_url=f"http://127.0.0.1:{port}")
-        resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
-    assert resp.status_code == 422, resp.text
-    detail = resp.json()["detail"]
+        detail = await _refused(client, tenant, body)
     assert "did not answer within 0.5 s" in detail
     assert port not in detail
-    assert (await Org.get(id=tenant.org.id)).bucket_name is None
 
 
 async def test_an_endpoint_named_by_host_name_is_probed_at_the_checked_address(
@@ -487,7 +484,5 @@ async def test_a_closed_port_and_a_refusing_host_read_the_same(
     details = []
     for endpoint in (f"http://127.0.0.1:{free_port()}", "http://127.0.0.1:9"):
         body = auth_s3.body(endpoint_url=endpoint)
-        resp = await client.patch("/api/v1/org/storage", json=body, headers=tenant.api())
-        assert resp.status_code == 422
-        details.append(resp.json()["detail"])
+        details.append(await _refused(client, tenant, body))
     assert details[0] == details[1]

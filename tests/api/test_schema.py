@@ -16,8 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import ServerProcess, make_env, start_server
-from tests.web.test_cli import talkturo
+from tests.conftest import ServerProcess, make_env, start_server, talkturo
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -19,6 +19,29 @@ def dtmf_tone(digit: str, ms: int, level_db: float, rate: int) -> npt.NDArray[np
     return tone.astype(np.float32)
 
 
+NUMBER = "4921"
+TONE_MS = 90
+GAP_MS = 160
+
+
+def with_number(
+    speech: npt.NDArray[np.float32], half: int
+) -> tuple[npt.NDArray[np.float32], list[tuple[int, int]]]:
+    """8 kHz ``speech`` with NUMBER typed at sample ``half`` (a gap before each tone and
+    after the last): the signal and each tone's [start, end) in ms."""
+    parts = [speech[:half]]
+    position = half // 8
+    tones = []
+    for digit in NUMBER:
+        parts.append(np.zeros(8 * GAP_MS, dtype=np.float32))
+        position += GAP_MS
+        parts.append(dtmf_tone(digit, TONE_MS, -12, 8000))
+        tones.append((position, position + TONE_MS))
+        position += TONE_MS
+    parts += [np.zeros(8 * GAP_MS, dtype=np.float32), speech[half:]]
+    return np.concatenate(parts), tones
+
+
 def mulaw_encode(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
     """G.711 mu-law bytes of float samples (the inverse of the recorder's table)."""
     x = np.clip(samples * 32768, -32768, 32767).astype(np.int32)

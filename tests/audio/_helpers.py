@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from audio import Recorder
+from audio import LegFormat, Recorder
 from audio.formats import Leg
 from audio.peaks import quantize
 
 Chunk = tuple[Leg, int, bytes]
+# The two legs as a voice pipeline sends them, and the recorder's output rate.
+MULAW_8K = LegFormat("mulaw", 8000)
+L16_24K = LegFormat("l16", 24000)
+RATE = 24000
 
 
 def ffmpeg_decode(mp3: bytes | Path, *, channels: int = 2) -> npt.NDArray[np.float32]:
@@ -59,6 +63,20 @@ def interleave(*streams: Iterable[Chunk]) -> list[Chunk]:
     """Merge chunk streams by timestamp (stable), like one websocket carrying both tracks."""
     merged = [c for stream in streams for c in stream]
     return sorted(merged, key=lambda c: c[1])
+
+
+def stream_call(caller_wire: bytes, assistant_wire: bytes) -> tuple[bytes, Recorder]:
+    """Both legs (caller mu-law 8 kHz, assistant L16 24 kHz) through a new recorder,
+    interleaved as one websocket carries them: the MP3 bytes handed out before ``finish``,
+    and the recorder."""
+    recorder = Recorder(MULAW_8K, L16_24K)
+    stream = interleave(
+        chunks("caller", caller_wire, 8000, 1), chunks("assistant", assistant_wire, 24000, 2)
+    )
+    out = bytearray()
+    for leg, ts, payload in stream:
+        out += recorder.add(leg, ts, payload)
+    return bytes(out), recorder
 
 
 def feed(recorder: Recorder, items: Iterable[Chunk]) -> bytes:

@@ -9,19 +9,27 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from audio import ENCODER_DELAY_SAMPLES, LegFormat, Recorder, decode_untrusted_to_mp3, encode_files
+from audio import ENCODER_DELAY_SAMPLES, Recorder, decode_untrusted_to_mp3, encode_files
 from audio.dtmf import detect_tones
 from audio.dtmf_redaction import DtmfRedactor
-from tests.audio._dtmf import dtmf_tone, mulaw_encode, phone_leg
-from tests.audio._helpers import chunks, feed, ffmpeg_decode, interleave, rms_db
+from tests.audio._dtmf import (
+    NUMBER,
+    dtmf_tone,
+    mulaw_encode,
+    phone_leg,
+    with_number,
+)
+from tests.audio._helpers import (
+    L16_24K,
+    MULAW_8K,
+    RATE,
+    chunks,
+    feed,
+    ffmpeg_decode,
+    interleave,
+    rms_db,
+)
 from tests.audio.conftest import Speech
-
-MULAW_8K = LegFormat("mulaw", 8000)
-L16_24K = LegFormat("l16", 24000)
-RATE = 24000
-NUMBER = "4921"
-TONE_MS = 90
-GAP_MS = 160
 
 
 def _caller_with_tones(speech: Speech) -> tuple[npt.NDArray[np.float32], list[tuple[int, int]]]:
@@ -29,18 +37,8 @@ def _caller_with_tones(speech: Speech) -> tuple[npt.NDArray[np.float32], list[tu
 
     Returns the phone-leg signal and each tone's [start, end) in ms.
     """
-    half = speech.samples.shape[0] // 2
-    parts = [speech.samples[:half]]
-    tones = []
-    position = half * 1000 // 8000
-    for digit in NUMBER:
-        parts.append(np.zeros(8 * GAP_MS, dtype=np.float32))
-        position += GAP_MS
-        parts.append(dtmf_tone(digit, TONE_MS, -12, 8000))
-        tones.append((position, position + TONE_MS))
-        position += TONE_MS
-    parts += [np.zeros(8 * GAP_MS, dtype=np.float32), speech.samples[half:]]
-    return phone_leg(np.concatenate(parts)), tones
+    signal, tones = with_number(speech.samples, speech.samples.shape[0] // 2)
+    return phone_leg(signal), tones
 
 
 def _record(

@@ -10,14 +10,13 @@ import pytest
 from audio import (
     ENCODER_DELAY_SAMPLES,
     EmptyAudio,
-    LegFormat,
     Recorder,
     peaks_from_mp3,
     repair_mp3_tail,
 )
 from audio.mp3 import BITRATES_KBPS, Mp3StreamEncoder, complete_frames_end, parse_header
 from audio.writer import StereoMp3Writer
-from tests.audio._helpers import chunks, ffmpeg_decode, interleave, raw_peaks
+from tests.audio._helpers import ffmpeg_decode, raw_peaks, stream_call
 from tests.audio.conftest import Speech
 
 
@@ -50,14 +49,7 @@ def test_bitrate_must_be_a_supported_cbr_value() -> None:
 
 
 def _spool(caller: Speech, assistant: Speech) -> tuple[bytes, Recorder]:
-    recorder = Recorder(LegFormat("mulaw", 8000), LegFormat("l16", 24000))
-    stream = interleave(
-        chunks("caller", caller.wire, 8000, 1), chunks("assistant", assistant.wire, 24000, 2)
-    )
-    spool = bytearray()
-    for leg, ts, payload in stream:
-        spool += recorder.add(leg, ts, payload)
-    return bytes(spool), recorder
+    return stream_call(caller.wire, assistant.wire)
 
 
 def test_repair_trims_a_partial_last_frame(

@@ -10,23 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio import OVERVIEW_MAX_POINTS, LegFormat, Peaks, Recorder
+from audio import OVERVIEW_MAX_POINTS, Peaks
 from audio.peaks import COARSE, PeaksBuilder
-from tests.audio._helpers import chunks, ffmpeg_decode, interleave, raw_peaks
+from tests.audio._helpers import ffmpeg_decode, raw_peaks, stream_call
 from tests.audio.conftest import Speech
 
 
 def _record(caller: Speech, assistant: Speech) -> tuple[bytes, Peaks, int]:
-    recorder = Recorder(LegFormat("mulaw", 8000), LegFormat("l16", 24000))
-    stream = interleave(
-        chunks("caller", caller.wire, 8000, 1), chunks("assistant", assistant.wire, 24000, 2)
-    )
-    out = bytearray()
-    for leg, ts, payload in stream:
-        out += recorder.add(leg, ts, payload)
+    spool, recorder = stream_call(caller.wire, assistant.wire)
     result = recorder.finish()
-    out += result.mp3_tail
-    return bytes(out), result.peaks, result.duration_ms
+    return spool + result.mp3_tail, result.peaks, result.duration_ms
 
 
 def test_zoom_peaks_match_the_decoded_audio(

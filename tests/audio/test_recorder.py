@@ -17,6 +17,9 @@ from audio.dtmf_redaction import DELAY_MS
 from audio.mp3 import complete_frames_end, parse_header
 from tests.audio._dtmf import dtmf_tone
 from tests.audio._helpers import (
+    L16_24K,
+    MULAW_8K,
+    RATE,
     Chunk,
     chunks,
     feed,
@@ -26,10 +29,6 @@ from tests.audio._helpers import (
     rms_db,
 )
 from tests.audio.conftest import Speech
-
-MULAW_8K = LegFormat("mulaw", 8000)
-L16_24K = LegFormat("l16", 24000)
-RATE = 24000
 
 
 def _silence(leg_format: LegFormat, ms: int) -> bytearray:

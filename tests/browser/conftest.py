@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+
+from tests.conftest import PASSWORD, in_thread, make_env
+from tests.playback.conftest import SpeechRecording, make_speech_recording
+from web.db import close_db, open_db
+from web.settings import DatabaseSettings
+
+T = TypeVar("T")
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,3 +37,39 @@ def browser() -> Iterator[Any]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(scope="session")
+def browser_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
+    """Real two-voice speech for the browser tests (made once)."""
+    return make_speech_recording(tmp_path_factory.mktemp("browser-speech"))
+
+
+def seeded_server(
+    tmp_path: Path, db_url: str, server_factory: Any, seed: Callable[[Path], Awaitable[T]]
+) -> tuple[str, T]:
+    """Run ``seed(recordings folder)`` with the database open, then start a server over
+    that data: (the server's URL, what ``seed`` returned)."""
+    data = tmp_path / "data"
+
+    async def run() -> T:
+        await open_db(DatabaseSettings(db_url))
+        try:
+            return await seed(data / "recordings")
+        finally:
+            await close_db()
+
+    result: T = in_thread(run())
+    server = server_factory(make_env(data, db_url))
+    return server.url, result
+
+
+def sign_in(page: Any, url: str, email: str) -> Any:
+    """Sign ``email`` in on ``page`` through the login form of the server at ``url``;
+    returns the page, on the calls list."""
+    page.goto(f"{url}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/calls**")
+    return page

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, ROOT, in_thread, make_env, make_tenant
+from tests.browser.conftest import seeded_server, sign_in
+from tests.conftest import ROOT, make_tenant
 from tests.dashboard._data import add_analysis, add_messages, seed
-from web.db import close_db, open_db
-from web.settings import DatabaseSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,38 +29,29 @@ class Site:
     sales_id: str
 
 
-async def _seed(db_url: str) -> tuple[str, str, dict[str, str], str]:
-    await open_db(DatabaseSettings(db_url))
-    try:
-        a = await make_tenant("Org Browser")
-        b = await make_tenant("Org Other")
-        s = await seed(a.org, b.org)
-        refund = s.calls["refund"]
-        await add_messages(
-            refund, [("user", "I would like a refund.", 400), ("assistant", "Sure.", 2600)]
-        )
-        await add_analysis(refund, "Refund issued.", True, {"order_id": "A-1001"})
-        ids = {name: str(c.id) for name, c in s.calls.items()}
-        return a.admin.email, a.agent.email, ids, str(s.sales.id)
-    finally:
-        await close_db()
+async def _seed(_: Path) -> tuple[str, str, dict[str, str], str]:
+    a = await make_tenant("Org Browser")
+    b = await make_tenant("Org Other")
+    s = await seed(a.org, b.org)
+    refund = s.calls["refund"]
+    await add_messages(
+        refund, [("user", "I would like a refund.", 400), ("assistant", "Sure.", 2600)]
+    )
+    await add_analysis(refund, "Refund issued.", True, {"order_id": "A-1001"})
+    ids = {name: str(c.id) for name, c in s.calls.items()}
+    return a.admin.email, a.agent.email, ids, str(s.sales.id)
 
 
 @pytest.fixture
 def site(tmp_path: Path, db_url: str, server_factory: Any) -> Site:
     """A running server over the hand-built calls of tests/dashboard/_data.py."""
-    admin, agent, ids, sales = in_thread(_seed(db_url))
-    server = server_factory(make_env(tmp_path / "data", db_url))
-    return Site(server.url, admin, agent, ids, sales)
+    url, (admin, agent, ids, sales) = seeded_server(tmp_path, db_url, server_factory, _seed)
+    return Site(url, admin, agent, ids, sales)
 
 
 def _signed_in(browser: Any, site: Site, email: str, **context_args: Any) -> Any:
     page = browser.new_context(viewport={"width": 1280, "height": 900}, **context_args).new_page()
-    page.goto(f"{site.url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, site.url, email)
     return page
 
 

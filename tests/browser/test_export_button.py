@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
+from tests.browser.conftest import sign_in
+from tests.conftest import in_thread, make_env, make_tenant
 from tests.export.conftest import BASE_TIME, payload, store_call
 from web.db import close_db, open_db
 from web.models import Direction
@@ -41,11 +42,7 @@ async def _seed(env: dict[str, str]) -> tuple[str, str, str, str]:
 
 def _signed_in(browser: Any, url: str, email: str) -> Any:
     page = browser.new_context(accept_downloads=True).new_page()
-    page.goto(f"{url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, url, email)
     return page
 
 

@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
-from tests.playback.conftest import SpeechRecording, make_speech_recording, seed_call_on
-from web.db import close_db, open_db
-from web.settings import DatabaseSettings
+from tests.browser.conftest import seeded_server, sign_in
+from tests.conftest import make_tenant
+from tests.playback.conftest import SpeechRecording, seed_call_on
 from web.storage import LocalStorage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,20 +27,10 @@ class Seeded:
     speech: SpeechRecording
 
 
-async def _seed(db_url: str, root: Path, speech: SpeechRecording) -> tuple[str, str]:
-    await open_db(DatabaseSettings(db_url))
-    try:
-        tenant = await make_tenant("Org Browser")
-        call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
-        return str(call.id), tenant.admin.email
-    finally:
-        await close_db()
-
-
-@pytest.fixture(scope="module")
-def browser_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
-    """Real speech for the browser tests."""
-    return make_speech_recording(tmp_path_factory.mktemp("browser-speech"))
+async def _seed(root: Path, speech: SpeechRecording) -> tuple[str, str]:
+    tenant = await make_tenant("Org Browser")
+    call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
+    return str(call.id), tenant.admin.email
 
 
 @pytest.fixture
@@ -49,10 +38,10 @@ def seeded(
     tmp_path: Path, db_url: str, server_factory: Any, browser_speech: SpeechRecording
 ) -> Seeded:
     """A running server with one call whose recording is stored on local storage."""
-    data = tmp_path / "data"
-    call_id, email = in_thread(_seed(db_url, data / "recordings", browser_speech))
-    server = server_factory(make_env(data, db_url))
-    return Seeded(server.url, call_id, email, browser_speech)
+    url, (call_id, email) = seeded_server(
+        tmp_path, db_url, server_factory, lambda root: _seed(root, browser_speech)
+    )
+    return Seeded(url, call_id, email, browser_speech)
 
 
 def _open_panel(
@@ -65,11 +54,7 @@ def _open_panel(
         page.clock.install()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(f"{s.url}/login")
-    page.fill("input[name=email]", s.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, s.url, s.email)
     requests.clear()
     page.goto(f"{s.url}/calls/{s.call_id}")
     page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)

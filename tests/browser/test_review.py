@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import seeded_server, sign_in
 from tests.browser.test_dashboard import _axe_serious
-from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
+from tests.conftest import make_tenant
 from tests.dashboard._data import add_messages, seed
-from tests.playback.conftest import SpeechRecording, make_speech_recording, seed_call_on
-from web.db import close_db, open_db
+from tests.playback.conftest import SpeechRecording, seed_call_on
 from web.models import Call
-from web.settings import DatabaseSettings
 from web.storage import LocalStorage
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -38,39 +37,29 @@ class Review:
     duration_s: float
 
 
-async def _seed(db_url: str, root: Path, speech: SpeechRecording) -> tuple[str, str, str]:
-    await open_db(DatabaseSettings(db_url))
-    try:
-        tenant = await make_tenant("Org Review")
-        other = await make_tenant("Org Elsewhere")
-        await seed(tenant.org, other.org)
-        call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
-        await Call.filter(id=call.id).update(campaign="spring-renewals")
-        turns = []
-        for i in range(speech.duration_ms // TURN_MS):
-            role = "user" if i % 2 == 0 else "assistant"
-            turns.append((role, f"Line {i}: about the order and its delivery window.", i * TURN_MS))
-        await add_messages(call, turns)
-        return str(call.id), tenant.admin.email, tenant.agent.email
-    finally:
-        await close_db()
-
-
-@pytest.fixture(scope="module")
-def review_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechRecording:
-    """Real two-voice speech for the review tests."""
-    return make_speech_recording(tmp_path_factory.mktemp("review-speech"))
+async def _seed(root: Path, speech: SpeechRecording) -> tuple[str, str, str]:
+    tenant = await make_tenant("Org Review")
+    other = await make_tenant("Org Elsewhere")
+    await seed(tenant.org, other.org)
+    call, _ = await seed_call_on(LocalStorage(root), tenant, speech)
+    await Call.filter(id=call.id).update(campaign="spring-renewals")
+    turns = []
+    for i in range(speech.duration_ms // TURN_MS):
+        role = "user" if i % 2 == 0 else "assistant"
+        turns.append((role, f"Line {i}: about the order and its delivery window.", i * TURN_MS))
+    await add_messages(call, turns)
+    return str(call.id), tenant.admin.email, tenant.agent.email
 
 
 @pytest.fixture
 def review(
-    tmp_path: Path, db_url: str, server_factory: Any, review_speech: SpeechRecording
+    tmp_path: Path, db_url: str, server_factory: Any, browser_speech: SpeechRecording
 ) -> Review:
     """A running server: a list of known calls and one recorded call with a timed transcript."""
-    data = tmp_path / "data"
-    call_id, admin, agent = in_thread(_seed(db_url, data / "recordings", review_speech))
-    server = server_factory(make_env(data, db_url))
-    return Review(server.url, call_id, admin, agent, review_speech.duration_ms / 1000)
+    url, (call_id, admin, agent) = seeded_server(
+        tmp_path, db_url, server_factory, lambda root: _seed(root, browser_speech)
+    )
+    return Review(url, call_id, admin, agent, browser_speech.duration_ms / 1000)
 
 
 def _page(browser: Any, r: Review, email: str, width: int, height: int, touch: bool) -> Any:
@@ -83,11 +72,18 @@ def _page(browser: Any, r: Review, email: str, width: int, height: int, touch: b
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
-    page.goto(f"{r.url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, r.url, email)
+    return page
+
+
+def _call_page(
+    browser: Any, r: Review, email: str, size: tuple[int, int, bool], query: str = ""
+) -> Any:
+    """Signed in at ``size`` (width, height, touch), the recorded call opened by its link
+    (plus ``query``) with its waveform drawn."""
+    page = _page(browser, r, email, *size)
+    page.goto(f"{r.url}/calls/{r.call_id}{query}")
+    page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
     return page
 
 
@@ -179,10 +175,8 @@ def test_layout_fits_and_player_stays_in_view(
 def test_transcript_follows_playback_deep_link_keys_and_speed(
     review: Review, browser: Any, tmp_path: Path
 ) -> None:
-    page = _page(browser, review, review.agent, 820, 1180, True)
     # A link to a moment opens the call with the player there (nothing fetched yet).
-    page.goto(f"{review.url}/calls/{review.call_id}?t=6")
-    page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
+    page = _call_page(browser, review, review.agent, (820, 1180, True), "?t=6")
     assert abs(_position(page) - 6) < 0.01
     assert page.get_attribute("[data-wave]", "aria-valuenow") == "6"
     # Selecting a line seeks there and plays; the spoken line is marked.
@@ -263,9 +257,7 @@ def test_transcript_follows_playback_deep_link_keys_and_speed(
 def test_notes_markers_mute_dims_and_admin_tab(
     review: Review, browser: Any, tmp_path: Path
 ) -> None:
-    page = _page(browser, review, review.admin, 1440, 900, False)
-    page.goto(f"{review.url}/calls/{review.call_id}")
-    page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
+    page = _call_page(browser, review, review.admin, (1440, 900, False))
     page.click("#tab-notes")
     page.fill("#note-at", "0:03")
     page.fill("#note-text", "Caller confirms the address")
@@ -364,11 +356,7 @@ def test_times_in_the_browsers_zone_and_preferences(review: Review, browser: Any
         viewport={"width": 1180, "height": 820}, timezone_id="America/Los_Angeles"
     )
     page = context.new_page()
-    page.goto(f"{review.url}/login")
-    page.fill("input[name=email]", review.agent)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, review.url, review.agent)
     # The page learns the browser's zone and shows the list again on its clock.
     page.wait_for_function(
         "() => document.querySelector('.calls th .hint').textContent === 'America/Los_Angeles'"

@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_player import Seeded, browser_speech, seeded  # noqa: F401
-from tests.conftest import PASSWORD, free_port
+from tests.browser.conftest import sign_in
+from tests.browser.test_player import Seeded, seeded  # noqa: F401
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _sign_in(page: Any, s: Seeded) -> None:
-    page.goto(f"{s.url}/login")
-    page.fill("input[name=email]", s.email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, s.url, s.email)
 
 
 @pytest.fixture

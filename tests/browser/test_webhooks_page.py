@@ -7,37 +7,27 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import seeded_server, sign_in
 from tests.browser.test_dashboard import _axe_serious
-from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
-from web.db import close_db, open_db
-from web.settings import DatabaseSettings
+from tests.conftest import make_tenant
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-async def _admin(db_url: str) -> str:
-    await open_db(DatabaseSettings(db_url))
-    try:
-        return (await make_tenant("Org Hooks")).admin.email
-    finally:
-        await close_db()
+async def _admin(_: Path) -> str:
+    return (await make_tenant("Org Hooks")).admin.email
 
 
 def test_add_an_endpoint_and_copy_its_secret(
     tmp_path: Path, db_url: str, server_factory: Any, browser: Any
 ) -> None:
-    email = in_thread(_admin(db_url))
-    server = server_factory(make_env(tmp_path / "data", db_url))
+    url, email = seeded_server(tmp_path, db_url, server_factory, _admin)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
     page = context.new_page()
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    sign_in(page, url, email)
 
-    page.goto(f"{server.url}/settings/webhooks")
+    page.goto(f"{url}/settings/webhooks")
     assert _axe_serious(page) == []
     page.fill("#hook-url", "https://8.8.8.8/hooks/talkturo")
     page.fill("#hook-description", "CRM")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import Tenant, login
+from tests.conftest import Tenant, login, post_call
 from tests.dashboard._data import Seed, add_analysis, add_messages, make_call, seed
 from web.models import Assistant, Call, CallStatus, RecordingStatus
 
@@ -21,6 +21,39 @@ HX = {"HX-Request": "true"}
 async def data(client: AsyncTestClient[Any], tenant: Tenant, other_tenant: Tenant) -> Seed:
     """Org A's known calls (see _data.seed) and org B's look-alike."""
     return await seed(tenant.org, other_tenant.org)
+
+
+async def _switch(
+    client: AsyncTestClient[Any], data: Seed, setting: str, enabled: str, token: str
+) -> Any:
+    """Flip one of Sales line's switches (``recording`` or ``dtmf``) as the HTMX form does."""
+    return await client.post(
+        f"/assistants/{data.sales.id}/{setting}",
+        data={"enabled": enabled},
+        headers={**HX, "X-CSRFToken": token},
+    )
+
+
+async def _refusals(
+    client: AsyncTestClient[Any],
+    tenant: Tenant,
+    data: Seed,
+    setting: str,
+    token: str,
+    bad: str,
+    agent_value: str,
+) -> tuple[str, str]:
+    """The switch refuses ``bad`` (400); then, signed in as the agent: the assistants page
+    it sees, and the text of its refused attempt (403) to set ``agent_value``."""
+    resp = await _switch(client, data, setting, bad, token)
+    assert resp.status_code == 400
+    assert "enabled must be true or false" in resp.text
+    client.cookies.clear()
+    token = await login(client, tenant.agent.email)
+    page = await client.get("/assistants")
+    refused = await _switch(client, data, setting, agent_value, token)
+    assert refused.status_code == 403
+    return page.text, refused.text
 
 
 def row_ids(html: str) -> list[str]:
@@ -260,16 +293,7 @@ async def test_assistants_admin_toggles_agent_reads(
     client: AsyncTestClient[Any], tenant: Tenant, data: Seed, db_backend: str
 ) -> None:
     # A call already running keeps the setting it started with.
-    running = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": str(data.sales.id),
-            "direction": "inbound",
-            "from_number": "+1 415 555 0199",
-            "to_number": "+1 415 555 0100",
-        },
-        headers=tenant.api(),
-    )
+    running = await post_call(client, tenant, str(data.sales.id), from_number="+1 415 555 0199")
     assert running.json()["recording_enabled"] is True
 
     token = await login(client, tenant.admin.email)
@@ -279,11 +303,7 @@ async def test_assistants_admin_toggles_agent_reads(
     assert 'role="switch" aria-checked="true"' in page.text  # Sales line
     assert 'role="switch" aria-checked="false"' in page.text  # Support desk
 
-    resp = await client.post(
-        f"/assistants/{data.sales.id}/recording",
-        data={"enabled": "false"},
-        headers={**HX, "X-CSRFToken": token},
-    )
+    resp = await _switch(client, data, "recording", "false", token)
     assert resp.status_code == 200
     assert resp.text.lstrip().startswith(f'<tr id="assistant-{data.sales.id}"')
     assert 'aria-checked="false"' in resp.text
@@ -302,26 +322,10 @@ async def test_assistants_admin_toggles_agent_reads(
     assert "<html" in full.text
     assert "Recording is now on for Sales line" in full.text
 
-    bad = await client.post(
-        f"/assistants/{data.sales.id}/recording",
-        data={"enabled": "maybe"},
-        headers={**HX, "X-CSRFToken": token},
-    )
-    assert bad.status_code == 400
-    assert "enabled must be true or false" in bad.text
-
-    client.cookies.clear()
-    token = await login(client, tenant.agent.email)
-    page = await client.get("/assistants")
-    assert 'role="switch"' not in page.text
-    assert "Only admins can turn recording" in page.text
-    refused = await client.post(
-        f"/assistants/{data.sales.id}/recording",
-        data={"enabled": "false"},
-        headers={**HX, "X-CSRFToken": token},
-    )
-    assert refused.status_code == 403
-    assert "Only admins can turn recording on or off." in refused.text
+    page, refused = await _refusals(client, tenant, data, "recording", token, "maybe", "false")
+    assert 'role="switch"' not in page
+    assert "Only admins can turn recording" in page
+    assert "Only admins can turn recording on or off." in refused
     assert (await Assistant.get(id=data.sales.id)).recording_enabled is True
 
 
@@ -370,11 +374,7 @@ async def test_assistants_keypad_tone_switch(
     assert f'action="/assistants/{data.sales.id}/dtmf"' in page.text
     assert "Remove keypad tones from the recordings of Sales line" in page.text
 
-    resp = await client.post(
-        f"/assistants/{data.sales.id}/dtmf",
-        data={"enabled": "false"},
-        headers={**HX, "X-CSRFToken": token},
-    )
+    resp = await _switch(client, data, "dtmf", "false", token)
     assert resp.status_code == 200
     assert resp.text.lstrip().startswith(f'<tr id="assistant-{data.sales.id}"')
     assert "Keypad tones are now kept in the recordings of Sales line" in resp.text
@@ -383,36 +383,11 @@ async def test_assistants_keypad_tone_switch(
     assert sales.recording_enabled is True
     api = await client.get(f"/api/v1/assistants/{data.sales.id}", headers=tenant.api())
     assert api.json()["redact_dtmf"] is False
-    call = await client.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": str(data.sales.id),
-            "direction": "inbound",
-            "from_number": "+1 415 555 0199",
-            "to_number": "+1 415 555 0100",
-        },
-        headers=tenant.api(),
-    )
+    call = await post_call(client, tenant, str(data.sales.id), from_number="+1 415 555 0199")
     assert (await Call.get(id=call.json()["id"])).redact_dtmf is False
 
-    bad = await client.post(
-        f"/assistants/{data.sales.id}/dtmf",
-        data={"enabled": "sometimes"},
-        headers={**HX, "X-CSRFToken": token},
-    )
-    assert bad.status_code == 400
-    assert "enabled must be true or false" in bad.text
-
-    client.cookies.clear()
-    token = await login(client, tenant.agent.email)
-    page = await client.get("/assistants")
-    assert "/dtmf" not in page.text
-    assert "Tones kept" in page.text
-    refused = await client.post(
-        f"/assistants/{data.sales.id}/dtmf",
-        data={"enabled": "true"},
-        headers={**HX, "X-CSRFToken": token},
-    )
-    assert refused.status_code == 403
-    assert "Only admins can change keypad-tone removal." in refused.text
+    page, refused = await _refusals(client, tenant, data, "dtmf", token, "sometimes", "true")
+    assert "/dtmf" not in page
+    assert "Tones kept" in page
+    assert "Only admins can change keypad-tone removal." in refused
     assert (await Assistant.get(id=data.sales.id)).redact_dtmf is False

@@ -20,7 +20,7 @@ import httpx
 from tests.conftest import Tenant
 from tests.playback.conftest import env, speech, storage_kind
 from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
-from web.services.calls import digits
+from web.services.calls import new_call
 from web.storage import recording_key
 
 __all__ = ["env", "speech", "storage_kind"]
@@ -53,16 +53,14 @@ async def store_call(
     """A completed call of ``tenant`` with ``data`` stored as its recording."""
     assistant = assistant or await Assistant.create(org=tenant.org, name="Support bot")
     started = started_at or BASE_TIME
-    call = await Call.create(
-        org=tenant.org,
-        assistant=assistant,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        from_digits=digits(from_number),
-        to_digits=digits(to_number),
+    call = await new_call(
+        tenant.org.id,
+        assistant,
+        direction,
+        from_number,
+        to_number,
+        started,
         status=CallStatus.COMPLETED,
-        started_at=started,
         ended_at=started + timedelta(seconds=30),
         duration_ms=30_000,
         recording_enabled=True,

@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
-from tests.conftest import MotoServer, create_bucket, in_thread, make_env, make_tenant
+from tests.conftest import MotoServer, create_bucket, in_thread, make_s3_env, make_tenant, s3_client
 from tests.playback.conftest import add_call_for_object
 from web.db import close_db, open_db
 from web.models import AuditEvent
@@ -101,21 +100,10 @@ def test_hang_ups_stop_the_export_and_leak_nothing(
     shas = [hashlib.sha256(p).hexdigest() for p in payloads]
     _, keys, api_key = in_thread(_seed(db_url, shas))
     bucket = create_bucket(moto_server.endpoint)
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto_server.endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    s3 = s3_client(moto_server.endpoint)
     for key, data in zip(keys, payloads, strict=True):
         s3.put_object(Bucket=bucket, Key=f"rec/{key}", Body=data)
-    env = make_env(
-        tmp_path / "data",
-        db_url,
-        TALKTURO_STORAGE_URL=f"s3://{bucket}/rec",
-        TALKTURO_S3_ENDPOINT_URL=moto_server.endpoint,
-    )
+    env = make_s3_env(tmp_path / "data", db_url, moto_server.endpoint, bucket)
     server = server_factory(env)
 
     cut = [_hang_up_after_first_chunk(server.port, api_key) for _ in range(HANG_UPS)]

@@ -25,7 +25,14 @@ import websockets
 from litestar import Litestar
 
 import audio.convert
-from tests.conftest import Tenant, api_call, create_bucket, free_port, make_env, make_tenant
+from tests.conftest import (
+    Tenant,
+    api_call,
+    free_port,
+    make_env,
+    make_tenant,
+    storage_env,
+)
 from tests.speech import speak_wav
 from web.app import create_app
 from web.models import Recording
@@ -207,10 +214,7 @@ def ingest_env(
     marker = request.node.get_closest_marker("server_env")
     if marker is not None:
         extra.update(marker.kwargs)
-    if storage_kind == "s3":
-        moto = request.getfixturevalue("moto_server")
-        extra["TALKTURO_STORAGE_URL"] = f"s3://{create_bucket(moto.endpoint)}/rec"
-        extra["TALKTURO_S3_ENDPOINT_URL"] = moto.endpoint
+    extra.update(storage_env(request, storage_kind))
     return make_env(tmp_path / "data", db_url, **extra)
 
 
@@ -315,6 +319,23 @@ class GatedDecoder:
     def open(self) -> None:
         """Let every decoder, waiting or to come, go on."""
         self.gate.touch()
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else -1
+
+
+async def settled(path: Path, within: float = 30) -> int:
+    """Wait until a growing file (a spool) has stopped growing for a second; its size."""
+    last, stable = -1, 0
+    for _ in range(int(within / 0.2)):
+        size = _size(path)
+        stable = stable + 1 if size == last and size > 0 else 0
+        if stable >= 5:
+            return size
+        last = size
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{path} kept changing")
 
 
 @contextlib.contextmanager

@@ -17,11 +17,12 @@ from litestar import Litestar
 from audio import ENCODER_DELAY_SAMPLES
 from audio.dtmf import detect_tones
 from audio.formats import MULAW_TABLE
-from tests.audio._dtmf import dtmf_tone, mulaw_encode
-from tests.conftest import Tenant, api_call
+from tests.audio._dtmf import NUMBER, mulaw_encode, with_number
+from tests.conftest import Tenant, api_call, post_call
 from tests.ingest.conftest import (
     Live,
     Voice,
+    ffmpeg_decode,
     frames,
     interleave,
     read_object,
@@ -31,27 +32,13 @@ from tests.ingest.conftest import (
 )
 from web.models import Recording
 
-NUMBER = "4921"
-TONE_MS = 90
-GAP_MS = 160
 STOP = {"event": "stop", "stop": {"accountSid": "AC0001", "callSid": "CA0001"}}
 
 
 def caller_with_tones(caller: Voice) -> tuple[npt.NDArray[np.float32], list[tuple[int, int]]]:
     """The caller's speech (8 kHz) with a typed number in the middle; each tone's [start, end)."""
     speech = MULAW_TABLE[np.frombuffer(caller.mulaw8k, dtype=np.uint8)]
-    half = speech.shape[0] // 2 // 160 * 160
-    parts = [speech[:half]]
-    position = half // 8
-    tones = []
-    for digit in NUMBER:
-        parts.append(np.zeros(8 * GAP_MS, dtype=np.float32))
-        position += GAP_MS
-        parts.append(dtmf_tone(digit, TONE_MS, -12, 8000))
-        tones.append((position, position + TONE_MS))
-        position += TONE_MS
-    parts += [np.zeros(8 * GAP_MS, dtype=np.float32), speech[half:]]
-    return np.concatenate(parts), tones
+    return with_number(speech, speech.shape[0] // 2 // 160 * 160)
 
 
 def decode(mp3: bytes) -> tuple[npt.NDArray[np.float32], int]:
@@ -63,14 +50,7 @@ def decode(mp3: bytes) -> tuple[npt.NDArray[np.float32], int]:
         check=True,
     )
     rate = int(json.loads(probe.stdout)["streams"][0]["sample_rate"])
-    out = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", "pipe:0", "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"],
-        input=mp3,
-        capture_output=True,
-        check=True,
-    ).stdout
-    audio = np.frombuffer(out, dtype=np.float32).reshape(-1, 2).T
-    return audio[:, ENCODER_DELAY_SAMPLES:].copy(), rate
+    return ffmpeg_decode(mp3)[:, ENCODER_DELAY_SAMPLES:].copy(), rate
 
 
 def check_redacted(
@@ -99,16 +79,7 @@ async def _call(http: httpx.AsyncClient, tenant: Tenant, redact: bool) -> str:
             f"/api/v1/assistants/{assistant_id}", json={"redact_dtmf": False}, headers=tenant.api()
         )
         assert resp.status_code == 200
-    call = await http.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": assistant_id,
-            "direction": "inbound",
-            "from_number": "+14155550101",
-            "to_number": "+14155550100",
-        },
-        headers=tenant.api(),
-    )
+    call = await post_call(http, tenant, assistant_id)
     assert call.status_code == 201, call.text
     return str(call.json()["id"])
 

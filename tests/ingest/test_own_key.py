@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import httpx
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from tests.conftest import (
     Tenant,
     api_call,
     app_client,
+    aws_client,
     create_bucket,
     make_tenant,
     s3_client,
@@ -27,13 +27,7 @@ from web.settings import SettingsError, load_settings
 
 
 def kms_client(endpoint: str) -> Any:
-    return boto3.client(
-        "kms",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
+    return aws_client("kms", endpoint)
 
 
 def _wav(voices: tuple[Voice, Voice]) -> bytes:

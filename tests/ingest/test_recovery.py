@@ -21,6 +21,7 @@ from tests.ingest.conftest import (
     create_call,
     frames,
     read_object,
+    settled,
     stereo_start,
 )
 from web.models import Recording, RecordingStatus
@@ -43,23 +44,6 @@ async def _wait(call_id: str, status: str, within: float) -> Recording:
     raise AssertionError(f"recording of {call_id} is {rec.status if rec else None}, not {status}")
 
 
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else -1
-
-
-async def _settled(path: Path, within: float = 30) -> int:
-    """Wait until a growing file has stopped growing for a second; its size."""
-    last, stable = -1, 0
-    for _ in range(int(within / 0.2)):
-        size = _size(path)
-        stable = stable + 1 if size == last and size > 0 else 0
-        if stable >= 5:
-            return size
-        last = size
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{path} kept changing")
-
-
 @pytest.mark.slow
 async def test_kill9_mid_call_then_restart_recovers_from_spool(
     env: dict[str, str], db: None, server_factory: Any, voices: tuple[Voice, Voice], db_backend: str
@@ -77,7 +61,7 @@ async def test_kill9_mid_call_then_restart_recovers_from_spool(
         await ws.send(json.dumps(stereo_start(tenant.admin_key)))
         for m in frames("inbound", wire, 8000, 1):
             await ws.send(json.dumps(m))
-        await _settled(spool)
+        await settled(spool)
         rec = await Recording.get(call_id=call_id)
         assert rec.status == RecordingStatus.RECORDING
         server.kill9()

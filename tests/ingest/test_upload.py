@@ -22,6 +22,17 @@ from web.recordings import lifecycle, upload
 from web.recordings.jobs import recovery
 
 
+async def put_recording(
+    client: AsyncTestClient[Any], tenant: Tenant, call_id: str, body: Any, content_type: str
+) -> Any:
+    """PUT ``body`` as the call's whole recording with the admin key."""
+    return await client.put(
+        f"/api/v1/calls/{call_id}/recording",
+        content=body,
+        headers={**tenant.api(), "Content-Type": content_type},
+    )
+
+
 async def new_call(client: AsyncTestClient[Any], tenant: Tenant, recording: bool = True) -> str:
     _, call_id = await api_call(
         client,
@@ -81,11 +92,7 @@ async def test_stereo_file_becomes_available(
     db_backend: str,
 ) -> None:
     call_id = await new_call(client, tenant)
-    resp = await client.put(
-        f"/api/v1/calls/{call_id}/recording",
-        content=stereo_bytes,
-        headers={**tenant.api(), "Content-Type": "audio/wav"},
-    )
+    resp = await put_recording(client, tenant, call_id, stereo_bytes, "audio/wav")
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["status"] == "available"
@@ -188,11 +195,7 @@ async def test_too_large_is_413(
         for _ in range(50):
             yield b"\x00" * 10_000
 
-    resp = await client.put(
-        f"/api/v1/calls/{call_id}/recording",
-        content=body(),
-        headers={**tenant.api(), "Content-Type": "audio/wav"},
-    )
+    resp = await put_recording(client, tenant, call_id, body(), "audio/wav")
     assert resp.status_code == 413, resp.text
     assert "MiB" in resp.json()["detail"]
     assert await Recording.get_or_none(call_id=call_id) is None
@@ -308,11 +311,7 @@ async def test_a_header_promising_more_than_the_bytes_is_422(
         (stereo_flac[: len(stereo_flac) // 2], "audio/flac"),
     ):
         call_id = await new_call(client, tenant)
-        resp = await client.put(
-            f"/api/v1/calls/{call_id}/recording",
-            content=body,
-            headers={**tenant.api(), "Content-Type": ctype},
-        )
+        resp = await put_recording(client, tenant, call_id, body, ctype)
         assert resp.status_code == 422, resp.text
         assert "header promises" in resp.json()["detail"]
         assert await Recording.get_or_none(call_id=call_id) is None
@@ -369,11 +368,7 @@ async def test_an_upload_to_a_full_disk_is_507_and_leaves_nothing(
 ) -> None:
     """The body cannot be written: 507 with a clear detail, no recording row left."""
     call_id = await new_call(client, tenant)
-    resp = await client.put(
-        f"/api/v1/calls/{call_id}/recording",
-        content=stereo_bytes,
-        headers={**tenant.api(), "Content-Type": "audio/wav"},
-    )
+    resp = await put_recording(client, tenant, call_id, stereo_bytes, "audio/wav")
     assert resp.status_code == 507, resp.text
     assert "disk is full" in resp.json()["detail"]
     assert await Recording.get_or_none(call_id=call_id) is None

@@ -17,6 +17,7 @@ import pytest
 from tortoise import connections
 
 from tests.conftest import PASSWORD, Tenant, app_client, make_env
+from tests.ingest.conftest import tmpfs
 from web import ratelimit
 from web.app import create_app
 from web.settings import load_settings
@@ -25,19 +26,8 @@ from web.settings import load_settings
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 32 MiB tmpfs mounted for this test only."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small-disk", "32m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(directory: Path) -> Path:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, MotoServer, Tenant, create_bucket, make_env
+from tests.conftest import MotoServer, Tenant, create_bucket, make_env, make_s3_env, talkturo
 
 
 class TcpProxy:
@@ -138,12 +135,7 @@ async def test_readyz_names_storage_when_s3_is_gone(
     tmp_path: Path, db_url: str, moto_server_private: MotoServer, server_factory: object
 ) -> None:
     bucket = create_bucket(moto_server_private.endpoint)
-    env = make_env(
-        tmp_path / "data",
-        db_url,
-        TALKTURO_STORAGE_URL=f"s3://{bucket}/rec",
-        TALKTURO_S3_ENDPOINT_URL=moto_server_private.endpoint,
-    )
+    env = make_s3_env(tmp_path / "data", db_url, moto_server_private.endpoint, bucket)
     server = await asyncio.to_thread(server_factory, env)  # type: ignore[operator]
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         assert (await http.get("/readyz")).status_code == 200
@@ -151,18 +143,6 @@ async def test_readyz_names_storage_when_s3_is_gone(
         resp = await http.get("/readyz")
         assert resp.status_code == 503
         assert list(resp.json()["problems"]) == ["storage"]
-
-
-def _talkturo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    full = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "web", *args],
-        env=full,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(
@@ -184,7 +164,7 @@ def test_a_bad_setting_stops_the_process_with_one_line(
     tmp_path: Path, db_url: str, override: dict[str, str], named: str, command: str
 ) -> None:
     env = make_env(tmp_path / "data", db_url, **override)
-    result = _talkturo(env, command)
+    result = talkturo(env, command, timeout=60)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -200,7 +180,7 @@ def test_a_missing_bucket_stops_the_process(
         TALKTURO_STORAGE_URL="s3://no-such-bucket-here",
         TALKTURO_S3_ENDPOINT_URL=moto_server.endpoint,
     )
-    result = _talkturo(env, "serve")
+    result = talkturo(env, "serve", timeout=60)
     assert result.returncode == 2
     assert (
         result.stderr.strip() == "TALKTURO_STORAGE_URL: bucket 'no-such-bucket-here' does not exist"
@@ -211,7 +191,7 @@ def test_a_data_dir_that_is_a_file_stops_the_process(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     env = make_env(not_a_dir, f"sqlite://{tmp_path}/x.sqlite3")
-    result = _talkturo(env, "serve")
+    result = talkturo(env, "serve", timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().startswith("TALKTURO_DATA_DIR")
 

@@ -17,7 +17,15 @@ import pytest
 import websockets
 
 from tests.conftest import ROOT, MotoServer, create_bucket, login, make_tenant, s3_client
-from tests.ingest.conftest import Voice, call_frames, create_call, frames, stereo_start, voices  # noqa: F401
+from tests.ingest.conftest import (  # noqa: F401
+    Voice,
+    call_frames,
+    create_call,
+    frames,
+    settled,
+    stereo_start,
+    voices,
+)
 from tests.ops.test_sigterm import wait_available
 from web.models import Recording
 
@@ -63,23 +71,6 @@ def worker_process(tmp_path: Path) -> Iterator[Any]:
 def _object(endpoint: str, bucket: str, key: str) -> bytes:
     s3 = s3_client(endpoint)
     return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
-def _size(path: Path) -> int:
-    return path.stat().st_size if path.exists() else -1
-
-
-async def _settled(path: Path, within: float = 30) -> None:
-    """Wait until a growing spool file has stopped growing for a second."""
-    last, stable = -1, 0
-    for _ in range(int(within / 0.2)):
-        size = _size(path)
-        stable = stable + 1 if size == last and size > 0 else 0
-        if stable >= 5:
-            return
-        last = size
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{path} kept changing")
 
 
 async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
@@ -162,7 +153,7 @@ async def test_two_web_processes_and_a_worker_share_one_database_and_bucket(
         await ws.send(json.dumps(stereo_start(tenant.admin_key)))
         for message in frames("inbound", wire, 8000, 1):
             await ws.send(json.dumps(message))
-        await _settled(spool)
+        await settled(spool)
         web_a.kill9()
     rec = await wait_available(lost_call, within=60)
     assert 12000 - 1500 <= (rec.duration_ms or 0) <= 12000 + 300

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from audio import encode_files
-from tests.conftest import MotoServer, Tenant, create_bucket
-from web.models import Assistant, Call, CallStatus, Direction, Recording, RecordingStatus
+from tests.conftest import Tenant
+from web.models import Assistant, Call, CallStatus, Direction, Org, Recording, RecordingStatus
 from web.services.calls import new_call
 from web.storage import recording_key
 
@@ -81,49 +81,43 @@ def env(
     request: pytest.FixtureRequest, tmp_path: Path, db_url: str, storage_kind: str
 ) -> dict[str, str]:
     """The app's environment, on the storage ``storage_kind`` names."""
-    from tests.conftest import make_env
+    from tests.conftest import make_env, storage_env
 
-    extra: dict[str, str] = {}
-    if storage_kind == "s3":
-        moto: MotoServer = request.getfixturevalue("moto_server")
-        bucket = create_bucket(moto.endpoint)
-        extra = {
-            "TALKTURO_STORAGE_URL": f"s3://{bucket}/rec",
-            "TALKTURO_S3_ENDPOINT_URL": moto.endpoint,
-        }
-    return make_env(tmp_path / "data", db_url, **extra)
+    return make_env(tmp_path / "data", db_url, **storage_env(request, storage_kind))
+
+
+async def completed_call(
+    org: Org, started: datetime, *, assistant: Assistant | None = None, **fields: Any
+) -> Call:
+    """A completed, recorded inbound call of ``org`` (+14155550101 to +14155550100),
+    on ``assistant`` or a new one; ``fields`` are further columns."""
+    assistant = assistant or await Assistant.create(org=org, name="Support bot")
+    return await new_call(
+        org.id,
+        assistant,
+        Direction.INBOUND,
+        "+14155550101",
+        "+14155550100",
+        started,
+        status=CallStatus.COMPLETED,
+        recording_enabled=True,
+        **fields,
+    )
 
 
 async def seed_call(
-    app: Any,
-    tenant: Tenant,
-    speech: SpeechRecording,
-    *,
-    status: RecordingStatus = RecordingStatus.AVAILABLE,
-    **rec_fields: Any,
+    app: Any, tenant: Tenant, speech: SpeechRecording, **options: Any
 ) -> tuple[Call, Recording]:
-    """A completed call of ``tenant`` with a recording stored on the app's platform storage."""
-    storage = app.state.storages.platform()
-    return await seed_call_on(storage, tenant, speech, status=status, **rec_fields)
+    """:func:`seed_call_on` the app's platform storage."""
+    return await seed_call_on(app.state.storages.platform(), tenant, speech, **options)
 
 
 async def add_call_for_object(
     tenant: Tenant, key: str, *, sha256: str, size: int, duration_ms: int
 ) -> Call:
     """A completed call of ``tenant`` whose available recording is an object already stored."""
-    assistant = await Assistant.create(org=tenant.org, name="bot")
     now = datetime.now(UTC)
-    call = await Call.create(
-        org=tenant.org,
-        assistant=assistant,
-        direction=Direction.INBOUND,
-        from_number="+1 415 555 0101",
-        to_number="+1 415 555 0100",
-        status=CallStatus.COMPLETED,
-        started_at=now,
-        recording_enabled=True,
-        has_recording=True,
-    )
+    call = await completed_call(tenant.org, now, has_recording=True)
     await Recording.create(
         call=call,
         org=tenant.org,
@@ -146,19 +140,12 @@ async def seed_call_on(
     **rec_fields: Any,
 ) -> tuple[Call, Recording]:
     """A completed call of ``tenant`` with a recording written through ``storage``."""
-    assistant = await Assistant.create(org=tenant.org, name="Support bot")
     started = datetime.now(UTC)
-    call = await new_call(
-        tenant.org.id,
-        assistant,
-        Direction.INBOUND,
-        "+14155550101",
-        "+14155550100",
+    call = await completed_call(
+        tenant.org,
         started,
-        status=CallStatus.COMPLETED,
         ended_at=started,
         duration_ms=speech.duration_ms,
-        recording_enabled=True,
         has_recording=status == RecordingStatus.AVAILABLE,
     )
     key = recording_key(tenant.org.id, started, call.id, "mp3")

@@ -15,7 +15,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import MotoServer, create_bucket, in_thread, make_env, make_tenant, s3_client
+from tests.conftest import (
+    MotoServer,
+    create_bucket,
+    in_thread,
+    make_s3_env,
+    make_tenant,
+    s3_client,
+)
 from tests.playback.conftest import add_call_for_object
 from web.db import close_db, open_db
 from web.settings import DatabaseSettings
@@ -55,12 +62,7 @@ def test_fifty_hang_ups_then_everything_still_works(
     call_id, key, api_key = in_thread(_seed(db_url, sha))
     bucket = create_bucket(moto_server.endpoint)
     s3_client(moto_server.endpoint).put_object(Bucket=bucket, Key=f"rec/{key}", Body=payload)
-    env = make_env(
-        tmp_path / "data",
-        db_url,
-        TALKTURO_STORAGE_URL=f"s3://{bucket}/rec",
-        TALKTURO_S3_ENDPOINT_URL=moto_server.endpoint,
-    )
+    env = make_s3_env(tmp_path / "data", db_url, moto_server.endpoint, bucket)
     server = server_factory(env)
     path = f"/api/v1/calls/{call_id}/recording"
 

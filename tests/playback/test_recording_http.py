@@ -29,7 +29,15 @@ def _signed(call_id: Any, ttl: int = 600, **extra: str) -> str:
     return url
 
 
-async def _setup(client: AsyncTestClient[Any], app: Any, tenant: Tenant, speech: SpeechRecording):
+@pytest.fixture
+async def admin_call(
+    client: AsyncTestClient[Any],
+    app: Any,
+    tenant: Tenant,
+    speech: SpeechRecording,
+    storage_kind: str,
+) -> tuple[Call, Recording]:
+    """A call with a stored recording, on each storage, and the org's admin signed in."""
     call, rec = await seed_call(app, tenant, speech)
     await login(client, tenant.admin.email)
     return call, rec
@@ -60,12 +68,10 @@ def _ranges(size: int) -> list[tuple[str | None, int, int, int]]:
 @pytest.mark.slow
 async def test_range_conformance_table(
     client: AsyncTestClient[Any],
-    app: Any,
-    tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
 ) -> None:
-    call, _ = await _setup(client, app, tenant, speech)
+    call, _ = admin_call
     size = len(speech.mp3)
     url = _signed(call.id)
     for header, status, first, last in _ranges(size):
@@ -93,12 +99,10 @@ async def test_range_conformance_table(
 
 async def test_head_if_range_and_download(
     client: AsyncTestClient[Any],
-    app: Any,
-    tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
 ) -> None:
-    call, _ = await _setup(client, app, tenant, speech)
+    call, _ = admin_call
     size = len(speech.mp3)
     url = _signed(call.id)
     head = await client.head(url)
@@ -134,9 +138,9 @@ async def test_signed_player_url_rules(
     tenant: Tenant,
     other_tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
 ) -> None:
-    call, _ = await _setup(client, app, tenant, speech)
+    call, _ = admin_call
     path = f"/calls/{call.id}/recording.mp3"
     past = int(time.time()) - 5
     expired = f"{path}?expires={past}&signature={sign_path(SECRET, path, past)}"
@@ -246,12 +250,10 @@ async def test_unavailable_recording_says_why(
 
 async def test_peaks_gzip_and_cache(
     client: AsyncTestClient[Any],
-    app: Any,
-    tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
 ) -> None:
-    call, _ = await _setup(client, app, tenant, speech)
+    call, _ = admin_call
     url = f"/calls/{call.id}/peaks.json"
     raw = await client.get(url, headers={"Accept-Encoding": "gzip"})
     assert raw.status_code == 200
@@ -274,11 +276,10 @@ async def test_peaks_gzip_and_cache(
 async def test_peaks_stored_gzipped_are_served_as_stored(
     client: AsyncTestClient[Any],
     app: Any,
-    tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
 ) -> None:
-    call, rec = await _setup(client, app, tenant, speech)
+    call, rec = admin_call
     stored = gzip.compress(speech.peaks_json, mtime=0)
     storage = await storage_of(app.state.storages, rec)
     await storage.put_bytes(rec.peaks_key, stored, "application/gzip")
@@ -295,13 +296,11 @@ async def test_peaks_stored_gzipped_are_served_as_stored(
 
 async def test_listens_and_downloads_are_audited_once(
     client: AsyncTestClient[Any],
-    app: Any,
     tenant: Tenant,
-    speech: SpeechRecording,
-    storage_kind: str,
+    admin_call: tuple[Call, Recording],
     db_backend: str,
 ) -> None:
-    call, _ = await _setup(client, app, tenant, speech)
+    call, _ = admin_call
     url = _signed(call.id)
     await client.get(url, headers={"Range": "bytes=0-"})
     await client.get(url, headers={"Range": "bytes=1000-"})

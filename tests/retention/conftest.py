@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import MotoServer, create_bucket, make_env, s3_client
-from tests.playback.conftest import SpeechRecording, make_speech_recording
-from web.models import Assistant, Call, CallStatus, Direction, Org, Recording, RecordingStatus
+from tests.conftest import MotoServer, create_bucket, make_s3_env
+from tests.playback.conftest import SpeechRecording, completed_call, make_speech_recording
+from web.models import Assistant, Call, Org, Recording, RecordingStatus
 from web.recordings.publish import Finished, begin, publish
 from web.security import encrypt_secret
-from web.services.calls import new_call
 from web.settings import Settings
 from web.storage import Storages
 
@@ -44,12 +44,7 @@ def env(
     tmp_path: Path, db_url: str, moto_server: MotoServer, platform_bucket: str
 ) -> dict[str, str]:
     """The app's environment: the platform storage is an S3 bucket on moto_server."""
-    return make_env(
-        tmp_path / "data",
-        db_url,
-        TALKTURO_STORAGE_URL=f"s3://{platform_bucket}/platform",
-        TALKTURO_S3_ENDPOINT_URL=moto_server.endpoint,
-    )
+    return make_s3_env(tmp_path / "data", db_url, moto_server.endpoint, platform_bucket, "platform")
 
 
 async def give_own_bucket(org: Org, endpoint: str, bucket: str, prefix: str = "own") -> None:
@@ -74,19 +69,8 @@ async def seed_recording(
 ) -> tuple[Call, Recording]:
     """A completed call of ``org`` started at ``started_at``, its recording published for real."""
     assistant = await Assistant.filter(org_id=org.id).first()
-    if assistant is None:
-        assistant = await Assistant.create(org=org, name="Support bot")
-    call = await new_call(
-        org.id,
-        assistant,
-        Direction.INBOUND,
-        "+14155550101",
-        "+14155550100",
-        started_at,
-        status=CallStatus.COMPLETED,
-        ended_at=started_at,
-        duration_ms=speech.duration_ms,
-        recording_enabled=True,
+    call = await completed_call(
+        org, started_at, assistant=assistant, ended_at=started_at, duration_ms=speech.duration_ms
     )
     spool = workdir / f"{uuid.uuid4().hex}.mp3"
     spool.write_bytes(speech.mp3)
@@ -100,10 +84,22 @@ async def seed_recording(
     return call, await Recording.get(id=rec.id)
 
 
-def s3_keys(endpoint: str, bucket: str) -> set[str]:
-    """Every object key in ``bucket``, read over plain HTTP (no code of ours involved)."""
-    s3 = s3_client(endpoint)
-    keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys.update(str(o["Key"]) for o in page.get("Contents", []))
-    return keys
+SeedRecording = Callable[..., Awaitable[tuple[Call, Recording]]]
+
+
+def seeder(
+    settings: Settings, storages: Storages, speech: SpeechRecording, workdir: Path
+) -> SeedRecording:
+    """``seed_recording`` with these settings, storages, speech and folder:
+    ``await seed(org, started_at, **recording_fields)``."""
+
+    async def seed_one(org: Org, started_at: datetime, **fields: Any) -> tuple[Call, Recording]:
+        return await seed_recording(settings, storages, org, speech, started_at, workdir, **fields)
+
+    return seed_one
+
+
+@pytest.fixture
+def seed(app: Any, settings: Settings, speech: SpeechRecording, tmp_path: Path) -> SeedRecording:
+    """Recordings of this test's app (see :func:`seeder`)."""
+    return seeder(settings, app.state.storages, speech, tmp_path)

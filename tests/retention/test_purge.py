@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar
 
-from tests.conftest import MotoServer, Tenant, create_bucket, login, make_tenant
-from tests.playback.conftest import SpeechRecording
-from tests.retention.conftest import give_own_bucket, s3_keys, seed_recording
+from tests.conftest import MotoServer, Tenant, create_bucket, login, make_tenant, s3_keys
+from tests.retention.conftest import SeedRecording, give_own_bucket
 from web.models import AuditEvent, Call, Plan, Recording, RecordingStatus
 from web.recordings.jobs import purge
 from web.services import retention
@@ -33,8 +31,7 @@ async def test_exactly_the_expired_recordings_are_purged(
     settings: Settings,
     moto_server: MotoServer,
     platform_bucket: str,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
     db_backend: str,
 ) -> None:
     storages = app.state.storages
@@ -52,36 +49,22 @@ async def test_exactly_the_expired_recordings_are_purged(
     kept: dict[str, Any] = {}
     for plan, days in (("free", 30), ("pro", 365), ("business", 730)):
         org = tenants[plan].org
-        old, _ = await seed_recording(
-            settings, storages, org, speech, now - timedelta(days=days) - HOUR, tmp_path
-        )
-        young, _ = await seed_recording(
-            settings, storages, org, speech, now - timedelta(days=days) + HOUR, tmp_path
-        )
+        old, _ = await seed(org, now - timedelta(days=days) - HOUR)
+        young, _ = await seed(org, now - timedelta(days=days) + HOUR)
         expired[f"{plan} past"] = old.id
         kept[f"{plan} not yet"] = young.id
     # Enterprise without a limit keeps everything, however old.
-    forever, _ = await seed_recording(
-        settings, storages, tenants["enterprise"].org, speech, now - timedelta(days=3000), tmp_path
-    )
+    forever, _ = await seed(tenants["enterprise"].org, now - timedelta(days=3000))
     kept["enterprise forever"] = forever.id
     # Enterprise with 10 days, on its own bucket.
-    old, _ = await seed_recording(
-        settings, storages, ent_limited.org, speech, now - timedelta(days=10) - HOUR, tmp_path
-    )
-    young, _ = await seed_recording(
-        settings, storages, ent_limited.org, speech, now - timedelta(days=10) + HOUR, tmp_path
-    )
+    old, _ = await seed(ent_limited.org, now - timedelta(days=10) - HOUR)
+    young, _ = await seed(ent_limited.org, now - timedelta(days=10) + HOUR)
     expired["enterprise own bucket past"] = old.id
     kept["enterprise own bucket not yet"] = young.id
     # Legal hold wins over retention.
-    held, _ = await seed_recording(
-        settings,
-        storages,
+    held, _ = await seed(
         tenants["free"].org,
-        speech,
         now - timedelta(days=400),
-        tmp_path,
         legal_hold=True,
     )
     kept["free legal hold"] = held.id
@@ -167,15 +150,12 @@ async def test_plan_change_applies_to_existing_recordings(
     client: httpx.AsyncClient,
     app: Litestar,
     settings: Settings,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
 ) -> None:
     storages = app.state.storages
     now = datetime.now(UTC)
     t = await make_tenant("upgrader", Plan.PRO)
-    call, rec = await seed_recording(
-        settings, storages, t.org, speech, now - timedelta(days=100), tmp_path
-    )
+    call, rec = await seed(t.org, now - timedelta(days=100))
     assert rec.purge_at == call.started_at + timedelta(days=365)
     assert await purge.purge_due(settings, storages) == 0
 
@@ -199,41 +179,28 @@ async def test_crashed_claims_are_resumed_and_storage_failures_wait(
     client: httpx.AsyncClient,
     app: Litestar,
     settings: Settings,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
     db_backend: str,
 ) -> None:
     storages = app.state.storages
     now = datetime.now(UTC)
     t = await make_tenant("crashy", Plan.FREE)
     old = now - timedelta(days=40)
-    crashed, _ = await seed_recording(
-        settings,
-        storages,
+    crashed, _ = await seed(
         t.org,
-        speech,
         old,
-        tmp_path,
         claimed_by="dead-host|1|x",
         claimed_until=now - timedelta(seconds=1),
     )
-    busy, _ = await seed_recording(
-        settings,
-        storages,
+    busy, _ = await seed(
         t.org,
-        speech,
         old,
-        tmp_path,
         claimed_by="live-host|1|x",
         claimed_until=now + timedelta(minutes=5),
     )
-    broken, _ = await seed_recording(
-        settings,
-        storages,
+    broken, _ = await seed(
         t.org,
-        speech,
         old,
-        tmp_path,
         # Its org's own bucket is not configured (any more): storage cannot be reached.
         storage_target="org",
     )
@@ -255,21 +222,13 @@ async def test_worker_job_purges(
     client: httpx.AsyncClient,
     app: Litestar,
     settings: Settings,
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
 ) -> None:
     from web.worker import JOBS, run_pass
 
     assert "purge" in [name for name, _ in JOBS.jobs]
     t = await make_tenant("worker org", Plan.FREE)
-    call, _ = await seed_recording(
-        settings,
-        app.state.storages,
-        t.org,
-        speech,
-        datetime.now(UTC) - timedelta(days=31),
-        tmp_path,
-    )
+    call, _ = await seed(t.org, datetime.now(UTC) - timedelta(days=31))
     done = await run_pass(app.state)
     assert done["purge"] == 1
     assert (await Recording.get(call_id=call.id)).status == RecordingStatus.PURGED
@@ -291,8 +250,7 @@ async def test_two_purge_processes_at_once_purge_each_recording_once(
     app: Litestar,
     settings: Settings,
     env: dict[str, str],
-    speech: SpeechRecording,
-    tmp_path: Path,
+    seed: SeedRecording,
     db_backend: str,
 ) -> None:
     import asyncio
@@ -301,18 +259,13 @@ async def test_two_purge_processes_at_once_purge_each_recording_once(
 
     from tests.conftest import ROOT
 
-    storages = app.state.storages
     now = datetime.now(UTC)
     t = await make_tenant("busy org", Plan.FREE)
     expired: set[str] = set()
     for i in range(30):
-        call, _ = await seed_recording(
-            settings, storages, t.org, speech, now - timedelta(days=31, minutes=i), tmp_path
-        )
+        call, _ = await seed(t.org, now - timedelta(days=31, minutes=i))
         expired.add(str(call.id))
-    kept, _ = await seed_recording(
-        settings, storages, t.org, speech, now - timedelta(days=29), tmp_path
-    )
+    kept, _ = await seed(t.org, now - timedelta(days=29))
 
     full_env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
 

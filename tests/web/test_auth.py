@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, Tenant, app_client, login
+from tests.conftest import PASSWORD, Tenant, app_client, login, login_response
 from web.models import Call
 from web.services.accounts import revoke_api_key
 
@@ -37,13 +37,7 @@ async def test_login_and_logout(client: httpx.AsyncClient, tenant: Tenant, db_ba
 
 
 async def test_session_cookie_flags(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    page = await client.get("/login")
-    token = page.cookies["talkturo_csrf"]
-    resp = await client.post(
-        "/login",
-        data={"email": tenant.admin.email, "password": PASSWORD, "_csrf_token": token},
-        follow_redirects=False,
-    )
+    resp, _ = await login_response(client, tenant.admin.email)
     set_cookie = ";".join(v for k, v in resp.headers.multi_items() if k == "set-cookie")
     assert "talkturo_session=" in set_cookie
     assert "HttpOnly" in set_cookie
@@ -52,26 +46,14 @@ async def test_session_cookie_flags(client: httpx.AsyncClient, tenant: Tenant) -
 
 async def test_secure_cookie_over_https(app: Any, tenant: Tenant) -> None:
     async with app_client(app, base_url="https://secure.example") as c:
-        page = await c.get("/login")
-        token = page.cookies["talkturo_csrf"]
-        resp = await c.post(
-            "/login",
-            data={"email": tenant.admin.email, "password": PASSWORD, "_csrf_token": token},
-            follow_redirects=False,
-        )
+        resp, _ = await login_response(c, tenant.admin.email)
         cookies = [v for k, v in resp.headers.multi_items() if k == "set-cookie"]
         assert cookies
         assert all("Secure" in v for v in cookies)
 
 
 async def test_wrong_password_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    page = await client.get("/login")
-    token = page.cookies["talkturo_csrf"]
-    resp = await client.post(
-        "/login",
-        data={"email": tenant.admin.email, "password": "not-the-password", "_csrf_token": token},
-        follow_redirects=False,
-    )
+    resp, _ = await login_response(client, tenant.admin.email, "not-the-password")
     assert resp.status_code == 401
     assert "Wrong email or password" in resp.text
     assert (await client.get("/calls", follow_redirects=False)).status_code == 303

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, make_env
-
-
-def talkturo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``talkturo ARGS`` with only our settings in the environment."""
-    full = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env}
-    return subprocess.run(
-        [sys.executable, "-m", "web", *args],
-        env=full,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.conftest import empty_pg_database, make_env, talkturo
 
 
 @pytest.fixture
 def cli_env(env: dict[str, str]) -> dict[str, str]:
     return env
+
+
+def _user_create(org: str, email: str, role: str, password: str = "long-enough-pw") -> list[str]:
+    """The arguments of ``talkturo user create``."""
+    return [
+        "user",
+        "create",
+        "--org",
+        org,
+        "--email",
+        email,
+        "--password",
+        password,
+        "--role",
+        role,
+    ]
 
 
 @pytest.mark.parametrize(
@@ -38,30 +38,8 @@ def cli_env(env: dict[str, str]) -> dict[str, str]:
         ["nonsense"],
         ["org", "create"],
         ["org", "create", "Acme", "--plan", "gold"],
-        [
-            "user",
-            "create",
-            "--org",
-            "not-a-uuid",
-            "--email",
-            "a@b.co",
-            "--password",
-            "x" * 10,
-            "--role",
-            "admin",
-        ],
-        [
-            "user",
-            "create",
-            "--org",
-            str(uuid.uuid4()),
-            "--email",
-            "a@b.co",
-            "--password",
-            "x" * 10,
-            "--role",
-            "boss",
-        ],
+        _user_create("not-a-uuid", "a@b.co", "admin", "x" * 10),
+        _user_create(str(uuid.uuid4()), "a@b.co", "boss", "x" * 10),
         ["apikey", "create", "--org", str(uuid.uuid4())],
         ["serve", "--port", "99999"],
         ["purge", "--now"],
@@ -91,34 +69,10 @@ def test_create_org_user_and_key_print_only_the_id(
     assert org.returncode == 0, org.stderr
     org_id = org.stdout.strip()
     assert str(uuid.UUID(org_id)) == org_id
-    user = talkturo(
-        cli_env,
-        "user",
-        "create",
-        "--org",
-        org_id,
-        "--email",
-        "Ann@Acme.test",
-        "--password",
-        "long-enough-pw",
-        "--role",
-        "agent",
-    )
+    user = talkturo(cli_env, *_user_create(org_id, "Ann@Acme.test", "agent"))
     assert user.returncode == 0, user.stderr
     uuid.UUID(user.stdout.strip())
-    dup = talkturo(
-        cli_env,
-        "user",
-        "create",
-        "--org",
-        org_id,
-        "--email",
-        "ann@acme.test",
-        "--password",
-        "long-enough-pw",
-        "--role",
-        "agent",
-    )
+    dup = talkturo(cli_env, *_user_create(org_id, "ann@acme.test", "agent"))
     assert dup.returncode == 2
     assert "already exists" in dup.stderr
     key = talkturo(cli_env, "apikey", "create", "--org", org_id, "--name", "pipeline")
@@ -134,22 +88,9 @@ def test_migrate_on_an_empty_database(
     if db_backend == "sqlite":
         url = f"sqlite://{tmp_path}/fresh.sqlite3"
     else:
-        # A brand-new, empty PostgreSQL database, not the session's migrated one.
-        import asyncpg
-
-        from tests.conftest import PG_ADMIN_DSN, in_thread
-
         request.getfixturevalue("pg_database")
-        name = f"talkturo_fresh_{uuid.uuid4().hex[:8]}"
-
-        async def sql(stmt: str) -> None:
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            await conn.execute(stmt)
-            await conn.close()
-
-        in_thread(sql(f'CREATE DATABASE "{name}"'))
-        request.addfinalizer(lambda: in_thread(sql(f'DROP DATABASE "{name}" WITH (FORCE)')))
-        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+        url, drop = empty_pg_database("talkturo_fresh")
+        request.addfinalizer(drop)
     env = make_env(tmp_path / "data", url)
     first = talkturo(env, "migrate")
     assert first.returncode == 0, first.stderr

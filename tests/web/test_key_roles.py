@@ -13,8 +13,7 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute, WebSocketRoute
 
-from tests.conftest import Tenant, login, make_env
-from tests.web.test_cli import talkturo
+from tests.conftest import Tenant, login, make_env, talkturo
 from web.models import ApiKey, Role
 from web.security import hash_api_key
 from web.services import assistants as assistants_svc

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import asyncpg
 import pytest
 
-from tests.conftest import PG_ADMIN_DSN, in_thread
+from tests.conftest import empty_pg_database, in_thread
 from web.db import migrate
 from web.services.health import expected_migrations
 from web.settings import DatabaseSettings
@@ -16,15 +15,7 @@ from web.settings import DatabaseSettings
 
 @pytest.mark.postgres
 def test_concurrent_migrations_apply_each_once(pg_database: str) -> None:
-    name = f"talkturo_race_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        await conn.execute(sql)
-        await conn.close()
-
-    in_thread(admin(f'CREATE DATABASE "{name}"'))
-    url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+    url, drop = empty_pg_database("talkturo_race")
     try:
         # Four "processes" at once: each on its own event loop and thread, like separate starts.
         async def all_at_once() -> None:
@@ -43,4 +34,4 @@ def test_concurrent_migrations_apply_each_once(pg_database: str) -> None:
         names = in_thread(applied())
         assert sorted(names) == sorted(expected_migrations())
     finally:
-        in_thread(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,11 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.conftest import Tenant, make_env
-from web.models import WebhookDelivery
+from tests.conftest import Tenant, api_call, make_env
+from web.models import Assistant, Direction, WebhookDelivery
+from web.services import calls
 from web.settings import Settings
+from web.webhooks import outbox
 from web.webhooks.delivery import Dispatcher
 
 # Tiny retry waits (5 s becomes 50 µs) and a short attempt limit keep the tests fast.
@@ -152,20 +156,8 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 async def new_call(http: httpx.AsyncClient, tenant: Tenant) -> str:
     """An assistant and a call through the API; returns the call id."""
-    asst = await http.post("/api/v1/assistants", json={"name": "Ava"}, headers=tenant.api())
-    assert asst.status_code == 201, asst.text
-    call = await http.post(
-        "/api/v1/calls",
-        json={
-            "assistant_id": asst.json()["id"],
-            "direction": "inbound",
-            "from_number": "+14155550101",
-            "to_number": "+14155550100",
-        },
-        headers=tenant.api(),
-    )
-    assert call.status_code == 201, call.text
-    return str(call.json()["id"])
+    _, call_id = await api_call(http, tenant)
+    return call_id
 
 
 async def upload(http: httpx.AsyncClient, tenant: Tenant, call_id: str, wav: bytes) -> None:
@@ -190,3 +182,22 @@ async def add_endpoint(
     )
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
+
+
+async def queue_events(org_id: uuid.UUID, kinds: list[str]) -> int:
+    """One call per kind in ``kinds`` (on a new assistant), each with its event queued in the
+    outbox; how many were queued."""
+    assistant = await Assistant.create(org_id=org_id, name="Ava")
+    queued = 0
+    for i, kind in enumerate(kinds):
+        call = await calls.new_call(
+            org_id,
+            assistant,
+            Direction.INBOUND,
+            f"+1415555{i:04d}",
+            "+14155550100",
+            datetime.now(UTC),
+            recording_enabled=True,
+        )
+        queued += await outbox.record(kind, org_id, call.id)
+    return queued

@@ -85,49 +85,51 @@ async def tls_receiver(tmp_path: Path) -> AsyncIterator[TlsReceiver]:
     await runner.cleanup()
 
 
+@pytest.fixture
+async def tls_dispatcher(
+    settings: Settings, tls_receiver: TlsReceiver
+) -> AsyncIterator[Dispatcher]:
+    """A dispatcher that trusts the receiver's certificate authority (and no other)."""
+    dispatcher = Dispatcher(
+        settings, verify=ssl.create_default_context(cafile=str(tls_receiver.ca))
+    )
+    yield dispatcher
+    await dispatcher.close()
+
+
 async def test_https_goes_to_the_checked_address_with_the_names_sni_and_host(
     client: httpx.AsyncClient,
     tenant: Tenant,
-    settings: Settings,
     tls_receiver: TlsReceiver,
+    tls_dispatcher: Dispatcher,
     speech_wav: bytes,
 ) -> None:
-    trust = ssl.create_default_context(cafile=str(tls_receiver.ca))
-    dispatcher = Dispatcher(settings, verify=trust)
-    try:
-        hook = await add_endpoint(client, tenant, f"https://localhost:{tls_receiver.port}/hook")
-        await upload(client, tenant, await new_call(client, tenant), speech_wav)
-        await deliver_until(dispatcher, lambda: tls_receiver.received)
-        got = tls_receiver.received[0]
-        assert got.headers["Host"] == f"localhost:{tls_receiver.port}"
-        Webhook(hook["secret"]).verify(got.body, got.headers)
-        assert (await WebhookDelivery.get(endpoint_id=hook["id"])).status == "delivered"
-    finally:
-        await dispatcher.close()
+    hook = await add_endpoint(client, tenant, f"https://localhost:{tls_receiver.port}/hook")
+    await upload(client, tenant, await new_call(client, tenant), speech_wav)
+    await deliver_until(tls_dispatcher, lambda: tls_receiver.received)
+    got = tls_receiver.received[0]
+    assert got.headers["Host"] == f"localhost:{tls_receiver.port}"
+    Webhook(hook["secret"]).verify(got.body, got.headers)
+    assert (await WebhookDelivery.get(endpoint_id=hook["id"])).status == "delivered"
 
 
 async def test_a_certificate_for_another_name_is_refused(
     client: httpx.AsyncClient,
     tenant: Tenant,
-    settings: Settings,
     tls_receiver: TlsReceiver,
+    tls_dispatcher: Dispatcher,
     speech_wav: bytes,
 ) -> None:
-    trust = ssl.create_default_context(cafile=str(tls_receiver.ca))
-    dispatcher = Dispatcher(settings, verify=trust)
-    try:
-        # The certificate names localhost, not the address: TLS must fail, not be skipped.
-        url = f"https://{ipaddress.ip_address('127.0.0.1')}:{tls_receiver.port}/hook"
-        hook = await add_endpoint(client, tenant, url)
-        await upload(client, tenant, await new_call(client, tenant), speech_wav)
+    # The certificate names localhost, not the address: TLS must fail, not be skipped.
+    url = f"https://{ipaddress.ip_address('127.0.0.1')}:{tls_receiver.port}/hook"
+    hook = await add_endpoint(client, tenant, url)
+    await upload(client, tenant, await new_call(client, tenant), speech_wav)
 
-        async def tried() -> bool:
-            return (await WebhookDelivery.get(endpoint_id=hook["id"])).attempts >= 1
+    async def tried() -> bool:
+        return (await WebhookDelivery.get(endpoint_id=hook["id"])).attempts >= 1
 
-        await deliver_until(dispatcher, tried)
-        row = await WebhookDelivery.get(endpoint_id=hook["id"])
-        assert row.status == "pending"
-        assert row.last_status_code is None
-        assert tls_receiver.received == []
-    finally:
-        await dispatcher.close()
+    await deliver_until(tls_dispatcher, tried)
+    row = await WebhookDelivery.get(endpoint_id=hook["id"])
+    assert row.status == "pending"
+    assert row.last_status_code is None
+    assert tls_receiver.received == []
