@@ -69,20 +69,19 @@ def make_call(seconds: int) -> tuple[bytes, bytes, npt.NDArray[np.float32]]:
         ]
     caller = np.zeros(seconds * 8000, dtype=np.int16)
     assistant = np.zeros(seconds * 24000, dtype=np.int16)
-    t, turn = 0.3, 0
-    while True:
-        c = caller_turns[turn % len(caller_turns)]
-        start = int(t * 8000)
-        if start + len(c) > len(caller):
-            break
-        caller[start : start + len(c)] = c
-        t += len(c) / 8000 + 0.4
-        a = assistant_turns[turn % len(assistant_turns)]
-        start = int(t * 24000)
-        if start + len(a) > len(assistant):
-            break
-        assistant[start : start + len(a)] = a
-        t += len(a) / 24000 + 0.5
+    # Turns alternate, caller first, each placed at time t on its own leg's rate, with a
+    # pause after it: until one no longer fits.
+    legs = ((caller, caller_turns, 8000, 0.4), (assistant, assistant_turns, 24000, 0.5))
+    t, turn, fits = 0.3, 0, True
+    while fits:
+        for track, turns, rate, pause in legs:
+            speech = turns[turn % len(turns)]
+            start = int(t * rate)
+            fits = start + len(speech) <= len(track)
+            if not fits:
+                break
+            track[start : start + len(speech)] = speech
+            t += len(speech) / rate + pause
         turn += 1
     stereo = np.stack(
         (np.repeat(caller, 3).astype(np.float32) / 32768, assistant.astype(np.float32) / 32768)
@@ -209,7 +208,44 @@ def moto_s3() -> Iterator[tuple[str, str, Any]]:
         moto.stop()
 
 
-def fresh_sqlite(db_url: str) -> None:
+@dataclass
+class S3Site:
+    """A work folder, a moto_server bucket, and ``serve()`` for a server over both."""
+
+    work: Path
+    endpoint: str
+    bucket: str
+    s3: Any
+    servers: list[Any]
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite://{self.work}/talkturo.sqlite3"
+
+    def serve(self) -> Any:
+        """Start ``talkturo serve`` on the SQLite database, recordings under ``rec/``."""
+        from tests.conftest import make_s3_env, start_server
+
+        env = make_s3_env(self.work / "data", self.db_url, self.endpoint, self.bucket)
+        server = start_server(env, self.work / "server.log")
+        self.servers.append(server)
+        return server
+
+
+@contextlib.contextmanager
+def s3_site(prefix: str) -> Iterator[S3Site]:
+    """An :class:`S3Site` in a new temporary folder; its servers and moto_server stopped after."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    with moto_s3() as (endpoint, bucket, s3):
+        site = S3Site(work, endpoint, bucket, s3, [])
+        try:
+            yield site
+        finally:
+            for server in site.servers:
+                server.stop()
+
+
+def _fresh_sqlite(db_url: str) -> None:
     """Create the SQLite database at ``db_url`` with every migration applied."""
     from web.db import close_db, migrate
     from web.settings import DatabaseSettings
@@ -227,7 +263,7 @@ def seed_sqlite(db_url: str, seed: Callable[[], Awaitable[T]]) -> T:
     from web.db import close_db, open_db
     from web.settings import DatabaseSettings
 
-    fresh_sqlite(db_url)
+    _fresh_sqlite(db_url)
 
     async def run() -> T:
         await open_db(DatabaseSettings(db_url))
@@ -315,6 +351,37 @@ class PeakRss(threading.Thread):
     @property
     def growth_mb(self) -> float:
         return (self.peak - self.baseline) / 2**20
+
+
+@contextlib.contextmanager
+def served_sqlite(work: Path, seed: Callable[[Path], Awaitable[T]]) -> Iterator[tuple[str, T]]:
+    """``seed(recordings folder)`` on a fresh SQLite database in ``work``, then
+    ``talkturo serve`` over it (local storage) for the block: (its URL, the seed's result)."""
+    from tests.conftest import make_env, start_server
+
+    db_url = f"sqlite://{work}/talkturo.sqlite3"
+    result = seed_sqlite(db_url, lambda: seed(work / "data" / "recordings"))
+    server = start_server(make_env(work / "data", db_url), work / "server.log")
+    try:
+        yield server.url, result
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def chromium(*extra_args: str, **context_args: Any) -> Iterator[tuple[Any, Any]]:
+    """Headless Chromium (the system's) for the block: a new context and its page."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+        context = browser.new_context(**context_args)
+        try:
+            yield context, context.new_page()
+        finally:
+            browser.close()
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ import tempfile
 import wave
 from pathlib import Path
 
-from _common import fresh_sqlite, make_call, median_spread, progress, verdict
+from _common import chromium, make_call, median_spread, progress, served_sqlite, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -22,12 +22,10 @@ OPENS = 5
 
 def main() -> int:
     import numpy as np
-    from playwright.sync_api import sync_playwright
 
     from audio import encode_files
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
+    from tests.browser.conftest import sign_in
     from tests.browser.test_player import _seed
-    from tests.conftest import in_thread, make_env, start_server
     from tests.playback.conftest import SpeechRecording
 
     work = Path(tempfile.mkdtemp(prefix="bench-panel-"))
@@ -47,52 +45,43 @@ def main() -> int:
         sha256=result.sha256,
         duration_ms=result.duration_ms,
     )
-    db_url = f"sqlite://{work}/talkturo.sqlite3"
-
-    fresh_sqlite(db_url)
-    call_id, email = in_thread(_seed(db_url, work / "data" / "recordings", speech))
-    server = start_server(make_env(work / "data", db_url), work / "server.log")
     paint_ms: list[float] = []
     fetched: list[int] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context()
-            page = context.new_page()
-            sign_in(page, server.url, email)
-            for i in range(OPENS):
-                sizes: dict[str, int] = {}
+    with (
+        served_sqlite(work, lambda root: _seed(root, speech)) as (url, (call_id, email)),
+        chromium() as (_, page),
+    ):
+        sign_in(page, url, email)
+        for i in range(OPENS):
+            sizes: dict[str, int] = {}
 
-                def on_response(resp, sizes=sizes):  # type: ignore[no-untyped-def]
-                    try:
-                        sizes[resp.url] = len(resp.body())
-                    except Exception:  # redirects and aborted requests have no body
-                        sizes[resp.url] = 0
+            def on_response(resp, sizes=sizes):  # type: ignore[no-untyped-def]
+                try:
+                    sizes[resp.url] = len(resp.body())
+                except Exception:  # redirects and aborted requests have no body
+                    sizes[resp.url] = 0
 
-                page.on("response", on_response)
-                page.goto(f"{server.url}/calls/{call_id}", wait_until="domcontentloaded")
-                page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
-                ms = page.evaluate(
-                    "() => performance.getEntriesByName('talkturo:waveform-painted')[0].startTime"
-                )
-                page.wait_for_load_state("networkidle")
-                page.remove_listener("response", on_response)
-                transfer = page.evaluate(
-                    """() => performance.getEntriesByType('resource')
-                        .filter(e => e.name.includes('/peaks.json') || e.name.includes('.mp3'))
-                        .reduce((n, e) => n + e.transferSize, 0)"""
-                )
-                mp3_bytes = sum(v for u, v in sizes.items() if ".mp3" in u)
-                assert mp3_bytes == 0, "the MP3 was fetched before play"
-                paint_ms.append(float(ms))
-                fetched.append(int(transfer))
-                progress(
-                    f"open {i + 1}/{OPENS}: waveform painted at {ms:.0f} ms, "
-                    f"peaks on the wire {transfer} bytes"
-                )
-            browser.close()
-    finally:
-        server.stop()
+            page.on("response", on_response)
+            page.goto(f"{url}/calls/{call_id}", wait_until="domcontentloaded")
+            page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
+            ms = page.evaluate(
+                "() => performance.getEntriesByName('talkturo:waveform-painted')[0].startTime"
+            )
+            page.wait_for_load_state("networkidle")
+            page.remove_listener("response", on_response)
+            transfer = page.evaluate(
+                """() => performance.getEntriesByType('resource')
+                    .filter(e => e.name.includes('/peaks.json') || e.name.includes('.mp3'))
+                    .reduce((n, e) => n + e.transferSize, 0)"""
+            )
+            mp3_bytes = sum(v for u, v in sizes.items() if ".mp3" in u)
+            assert mp3_bytes == 0, "the MP3 was fetched before play"
+            paint_ms.append(float(ms))
+            fetched.append(int(transfer))
+            progress(
+                f"open {i + 1}/{OPENS}: waveform painted at {ms:.0f} ms, "
+                f"peaks on the wire {transfer} bytes"
+            )
     _, paint = median_spread(paint_ms)
     wire = max(fetched)
     print(

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import median_spread, progress, seed_sqlite, verdict
+from _common import chromium, median_spread, progress, served_sqlite, verdict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,81 +68,72 @@ def _throttle(cdp: Any, on: bool) -> None:
 
 
 def main() -> int:
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, sign_in
-    from tests.conftest import make_env, start_server
+    from tests.browser.conftest import sign_in
     from tests.playback.conftest import make_speech_recording
 
     work = Path(tempfile.mkdtemp(prefix="bench-slowlink-"))
     progress("making a two-voice call")
     speech = make_speech_recording(work / "speech")
-    db_url = f"sqlite://{work}/talkturo.sqlite3"
-    ids, email = seed_sqlite(db_url, lambda: _seed(work / "data" / "recordings", speech, OPENS))
-    server = start_server(make_env(work / "data", db_url), work / "server.log")
     taps: list[float] = []
     plays: list[float] = []
     colds: list[float] = []
     unplayed: list[int] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--disk-cache-size=1"]
+    with (
+        served_sqlite(work, lambda root: _seed(root, speech, OPENS)) as (url, (ids, email)),
+        chromium("--disk-cache-size=1", viewport={"width": 820, "height": 1180}) as (
+            context,
+            page,
+        ),
+    ):
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        sign_in(page, url, email)
+        for i, call_id in enumerate(ids):
+            _throttle(cdp, False)
+            page.goto(f"{url}/calls", wait_until="networkidle")
+            _throttle(cdp, True)
+            tap = page.evaluate(
+                """(id) => new Promise((done) => {
+                     performance.clearMarks('talkturo:waveform-painted');
+                     const row = document.querySelector(`tr[data-call-id="${id}"] td.col-from`);
+                     const t0 = performance.now();
+                     const seen = () => {
+                       const m = performance.getEntriesByName('talkturo:waveform-painted')[0];
+                       if (m) done(m.startTime - t0); else requestAnimationFrame(seen);
+                     };
+                     row.click();
+                     requestAnimationFrame(seen);
+                   })""",
+                call_id,
             )
-            context = browser.new_context(viewport={"width": 820, "height": 1180})
-            page = context.new_page()
-            cdp = context.new_cdp_session(page)
-            cdp.send("Network.enable")
-            cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
-            sign_in(page, server.url, email)
-            for i, call_id in enumerate(ids):
-                _throttle(cdp, False)
-                page.goto(f"{server.url}/calls", wait_until="networkidle")
-                _throttle(cdp, True)
-                tap = page.evaluate(
-                    """(id) => new Promise((done) => {
-                         performance.clearMarks('talkturo:waveform-painted');
-                         const row = document.querySelector(`tr[data-call-id="${id}"] td.col-from`);
-                         const t0 = performance.now();
-                         const seen = () => {
-                           const m = performance.getEntriesByName('talkturo:waveform-painted')[0];
-                           if (m) done(m.startTime - t0); else requestAnimationFrame(seen);
-                         };
-                         row.click();
-                         requestAnimationFrame(seen);
-                       })""",
-                    call_id,
-                )
-                # Settled and never played: how much of the MP3 came over the wire.
-                page.wait_for_timeout(1500)
-                mp3 = page.evaluate(
-                    """() => performance.getEntriesByType('resource')
-                        .filter(e => e.name.includes('.mp3'))
-                        .reduce((n, e) => n + e.encodedBodySize, 0)"""
-                )
-                cold = page.evaluate(PLAY)
-                page.evaluate("() => document.querySelector('[data-player] audio').pause()")
-                # The same call again, reached for first (a fresh panel: nothing loaded yet).
-                _throttle(cdp, False)
-                page.goto(f"{server.url}/calls/{call_id}", wait_until="networkidle")
-                page.wait_for_selector("[data-player][data-painted='1']")
-                _throttle(cdp, True)
-                page.hover("[data-play]")
-                page.wait_for_timeout(300)
-                play = page.evaluate(PLAY)
-                page.evaluate("() => document.querySelector('[data-player] audio').pause()")
-                page.mouse.move(0, 0)
-                taps.append(float(tap))
-                plays.append(float(play))
-                colds.append(float(cold))
-                unplayed.append(int(mp3))
-                progress(
-                    f"call {i + 1}/{OPENS}: tap to waveform {tap:.0f} ms, play to sound "
-                    f"{play:.0f} ms reached / {cold:.0f} ms cold, MP3 bytes before play {mp3}"
-                )
-            browser.close()
-    finally:
-        server.stop()
+            # Settled and never played: how much of the MP3 came over the wire.
+            page.wait_for_timeout(1500)
+            mp3 = page.evaluate(
+                """() => performance.getEntriesByType('resource')
+                    .filter(e => e.name.includes('.mp3'))
+                    .reduce((n, e) => n + e.encodedBodySize, 0)"""
+            )
+            cold = page.evaluate(PLAY)
+            page.evaluate("() => document.querySelector('[data-player] audio').pause()")
+            # The same call again, reached for first (a fresh panel: nothing loaded yet).
+            _throttle(cdp, False)
+            page.goto(f"{url}/calls/{call_id}", wait_until="networkidle")
+            page.wait_for_selector("[data-player][data-painted='1']")
+            _throttle(cdp, True)
+            page.hover("[data-play]")
+            page.wait_for_timeout(300)
+            play = page.evaluate(PLAY)
+            page.evaluate("() => document.querySelector('[data-player] audio').pause()")
+            page.mouse.move(0, 0)
+            taps.append(float(tap))
+            plays.append(float(play))
+            colds.append(float(cold))
+            unplayed.append(int(mp3))
+            progress(
+                f"call {i + 1}/{OPENS}: tap to waveform {tap:.0f} ms, play to sound "
+                f"{play:.0f} ms reached / {cold:.0f} ms cold, MP3 bytes before play {mp3}"
+            )
     tap_median, tap_text = median_spread(taps)
     play_median, play_text = median_spread(plays)
     cold_median, _ = median_spread(colds)

@@ -14,7 +14,6 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import progress, verdict
@@ -29,11 +28,12 @@ async def main() -> bool:
     import httpx
     from aiohttp import web
 
+    from tests.webhooks.conftest import queue_events
     from web.db import close_db, migrate, open_db
-    from web.models import Assistant, Call, Direction, WebhookDelivery
+    from web.models import WebhookDelivery
     from web.services.accounts import create_org
     from web.settings import load_settings
-    from web.webhooks import endpoints, events, outbox
+    from web.webhooks import endpoints, events
     from web.webhooks.delivery import Dispatcher
 
     received = 0
@@ -67,19 +67,8 @@ async def main() -> bool:
     try:
         org = await create_org("Bench", "pro")
         endpoint, _ = await endpoints.create(org.id, settings, url, list(events.EVENT_TYPES))
-        assistant = await Assistant.create(org=org, name="Ava")
         progress(f"queueing {N_EVENTS} events")
-        for i in range(N_EVENTS):
-            call = await Call.create(
-                org=org,
-                assistant=assistant,
-                direction=Direction.INBOUND,
-                from_number=f"+1415555{i:04d}",
-                to_number="+14155550100",
-                started_at=datetime.now(UTC),
-                recording_enabled=True,
-            )
-            await outbox.record(events.RECORDING_AVAILABLE, org.id, call.id)
+        await queue_events(org.id, [events.RECORDING_AVAILABLE] * N_EVENTS)
 
         body = b"x" * 600
 
