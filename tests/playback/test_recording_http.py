@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -29,18 +30,34 @@ def _signed(call_id: Any, ttl: int = 600, **extra: str) -> str:
     return url
 
 
+@dataclass
+class StoredCall:
+    """A call with a stored recording."""
+
+    call: Call
+    rec: Recording
+
+    @property
+    def mp3_url(self) -> str:
+        """The player's signed URL of the MP3."""
+        return _signed(self.call.id)
+
+
+@pytest.fixture
+async def stored(
+    app: Any, tenant: Tenant, speech: SpeechRecording, storage_kind: str
+) -> StoredCall:
+    """A call of the org with a stored recording, on each storage."""
+    return StoredCall(*await seed_call(app, tenant, speech))
+
+
 @pytest.fixture
 async def admin_call(
-    client: AsyncTestClient[Any],
-    app: Any,
-    tenant: Tenant,
-    speech: SpeechRecording,
-    storage_kind: str,
-) -> tuple[Call, Recording]:
-    """A call with a stored recording, on each storage, and the org's admin signed in."""
-    call, rec = await seed_call(app, tenant, speech)
+    client: AsyncTestClient[Any], tenant: Tenant, stored: StoredCall
+) -> StoredCall:
+    """The stored call, and the org's admin signed in."""
     await login(client, tenant.admin.email)
-    return call, rec
+    return stored
 
 
 def _ranges(size: int) -> list[tuple[str | None, int, int, int]]:
@@ -69,11 +86,9 @@ def _ranges(size: int) -> list[tuple[str | None, int, int, int]]:
 async def test_range_conformance_table(
     client: AsyncTestClient[Any],
     speech: SpeechRecording,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
 ) -> None:
-    call, _ = admin_call
-    size = len(speech.mp3)
-    url = _signed(call.id)
+    size, url = len(speech.mp3), admin_call.mp3_url
     for header, status, first, last in _ranges(size):
         headers = {"Range": header} if header else {}
         resp = await client.get(url, headers=headers)
@@ -100,11 +115,9 @@ async def test_range_conformance_table(
 async def test_head_if_range_and_download(
     client: AsyncTestClient[Any],
     speech: SpeechRecording,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
 ) -> None:
-    call, _ = admin_call
-    size = len(speech.mp3)
-    url = _signed(call.id)
+    call, size, url = admin_call.call, len(speech.mp3), admin_call.mp3_url
     head = await client.head(url)
     assert head.status_code == 200
     assert head.headers["content-length"] == str(size)
@@ -138,9 +151,9 @@ async def test_signed_player_url_rules(
     tenant: Tenant,
     other_tenant: Tenant,
     speech: SpeechRecording,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
 ) -> None:
-    call, _ = admin_call
+    call = admin_call.call
     path = f"/calls/{call.id}/recording.mp3"
     past = int(time.time()) - 5
     expired = f"{path}?expires={past}&signature={sign_path(SECRET, path, past)}"
@@ -172,13 +185,12 @@ async def test_signed_player_url_rules(
 
 async def test_api_recording_key_or_signed_link(
     client: AsyncTestClient[Any],
-    app: Any,
     tenant: Tenant,
     other_tenant: Tenant,
     speech: SpeechRecording,
-    storage_kind: str,
+    stored: StoredCall,
 ) -> None:
-    call, _ = await seed_call(app, tenant, speech)
+    call = stored.call
     api = f"/api/v1/calls/{call.id}/recording"
     with_key = await client.get(api, headers=tenant.api("agent"))
     assert with_key.status_code == 200
@@ -251,9 +263,9 @@ async def test_unavailable_recording_says_why(
 async def test_peaks_gzip_and_cache(
     client: AsyncTestClient[Any],
     speech: SpeechRecording,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
 ) -> None:
-    call, _ = admin_call
+    call = admin_call.call
     url = f"/calls/{call.id}/peaks.json"
     raw = await client.get(url, headers={"Accept-Encoding": "gzip"})
     assert raw.status_code == 200
@@ -277,9 +289,9 @@ async def test_peaks_stored_gzipped_are_served_as_stored(
     client: AsyncTestClient[Any],
     app: Any,
     speech: SpeechRecording,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
 ) -> None:
-    call, rec = admin_call
+    call, rec = admin_call.call, admin_call.rec
     stored = gzip.compress(speech.peaks_json, mtime=0)
     storage = await storage_of(app.state.storages, rec)
     await storage.put_bytes(rec.peaks_key, stored, "application/gzip")
@@ -297,10 +309,10 @@ async def test_peaks_stored_gzipped_are_served_as_stored(
 async def test_listens_and_downloads_are_audited_once(
     client: AsyncTestClient[Any],
     tenant: Tenant,
-    admin_call: tuple[Call, Recording],
+    admin_call: StoredCall,
     db_backend: str,
 ) -> None:
-    call, _ = admin_call
+    call = admin_call.call
     url = _signed(call.id)
     await client.get(url, headers={"Range": "bytes=0-"})
     await client.get(url, headers={"Range": "bytes=1000-"})
@@ -333,11 +345,10 @@ async def test_delete_recording(
     client: AsyncTestClient[Any],
     app: Any,
     tenant: Tenant,
-    speech: SpeechRecording,
-    storage_kind: str,
+    stored: StoredCall,
     db_backend: str,
 ) -> None:
-    call, rec = await seed_call(app, tenant, speech)
+    call, rec = stored.call, stored.rec
     api = f"/api/v1/calls/{call.id}/recording"
     agent = await client.delete(api, headers=tenant.api("agent"))
     assert agent.status_code == 403
