@@ -32,33 +32,30 @@ class RedactionRequest(Struct, forbid_unknown_fields=True):
     reason: str | None = None
 
 
+def _pause_route(path: str, description: str, *, paused: bool) -> post:
+    """POST ``path`` for an ingest (or admin) key, answering the pause state it leaves."""
+    return post(
+        path,
+        status_code=200,
+        guards=[require_ingest],
+        responses={
+            **ok_response(PauseState, description, {**PAUSE_EXAMPLE, "paused": paused}),
+            **error_responses(400, 401, 403, 404, 409, 429),
+        },
+    )
+
+
 class ApiComplianceController(Controller):
     path = "/api/v1/calls/{call_id:str}/recording"
     tags = ["recordings"]
     dependencies = {"principal": Provide(api_principal)}
 
-    @post(
-        "/pause",
-        status_code=200,
-        guards=[require_ingest],
-        responses={
-            **ok_response(PauseState, "Paused (within 500 ms of this answer).", PAUSE_EXAMPLE),
-            **error_responses(400, 401, 403, 404, 409, 429),
-        },
-    )
+    @_pause_route("/pause", "Paused (within 500 ms of this answer).", paused=True)
     async def pause_recording(self, principal: Principal, call_id: str) -> dict[str, Any]:
         """Store silence in both channels from now until resumed; only while the stream is live."""
         return dict(await pause.request(principal.org_id, call_id, True, principal))
 
-    @post(
-        "/resume",
-        status_code=200,
-        guards=[require_ingest],
-        responses={
-            **ok_response(PauseState, "Recording again.", {**PAUSE_EXAMPLE, "paused": False}),
-            **error_responses(400, 401, 403, 404, 409, 429),
-        },
-    )
+    @_pause_route("/resume", "Recording again.", paused=False)
     async def resume_recording(self, principal: Principal, call_id: str) -> dict[str, Any]:
         """Store the audio again; only while the stream is live."""
         return dict(await pause.request(principal.org_id, call_id, False, principal))
