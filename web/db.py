@@ -27,6 +27,11 @@ def _db_url(db: DatabaseSettings) -> str:
     return db.url if "busy_timeout" in db.url else f"{db.url}{sep}busy_timeout=10000"
 
 
+def asyncpg_dsn(db: DatabaseSettings) -> str:
+    """The PostgreSQL URL as asyncpg takes it (for a connection of its own, outside the ORM)."""
+    return _db_url(db).replace("postgres://", "postgresql://", 1)
+
+
 def tortoise_config(db: DatabaseSettings) -> dict[str, Any]:
     """The Tortoise configuration for ``db``."""
     return {

@@ -12,6 +12,7 @@ import websockets
 
 from tests.conftest import make_tenant
 from tests.ingest.conftest import (
+    Live,
     Voice,
     call_frames,
     create_call,
@@ -20,7 +21,8 @@ from tests.ingest.conftest import (
     wait_for_status,
 )
 from tests.ingest.test_keypad_tones import decode
-from web.models import AuditEvent
+from web.models import AuditEvent, Recording
+from web.recordings.live import pause
 
 pytestmark = [pytest.mark.slow]
 
@@ -110,3 +112,66 @@ async def test_pause_through_another_process(
     assert rms_db(audio[1, (caller_end + 500) * per_ms :]) > -40
     # The timeline keeps its length.
     assert abs(body["recording"]["duration_ms"] - _ts(messages[-1])) < 200
+
+
+async def test_one_watcher_for_every_stream_pauses_only_the_one_asked(
+    live: Live,
+    voices: tuple[Voice, Voice],
+    db_backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Several streams in one process share one watcher; a pause reaches only its stream.
+
+    On PostgreSQL the safety-net poll is pushed out of reach: only the notification can
+    bring the request in time.
+    """
+    if db_backend == "postgres":
+        monkeypatch.setattr(pause, "LISTENING_POLL_S", 3600.0)
+    calls = [await create_call(live.http, live.tenant) for _ in range(3)]
+    messages = call_frames(voices)
+    opening = [m for m in messages if _ts(m) < 1500]
+    rest = [m for m in messages if _ts(m) >= 1500]
+    sockets = [await websockets.connect(live.ws(call_id)) for call_id in calls]
+    try:
+        for ws in sockets:
+            await ws.send(json.dumps(stereo_start(live.tenant.admin_key)))
+            for message in opening:
+                await ws.send(json.dumps(message))
+        for call_id in calls:
+            await wait_for_status(call_id, "recording", within=60)
+        watcher = pause.watcher(live.settings.database)
+        rows = {(await Recording.get(call_id=call_id)).id for call_id in calls}
+        for _ in range(600):
+            if set(watcher.streams) == rows and (db_backend != "postgres" or watcher.listening):
+                break
+            await asyncio.sleep(0.05)
+        assert set(watcher.streams) == rows
+        assert watcher.listening is (db_backend == "postgres")
+        base = f"/api/v1/calls/{calls[1]}/recording"
+        async with httpx.AsyncClient(base_url=live.http, timeout=30) as http:
+            paused = await http.post(f"{base}/pause", headers=live.tenant.api())
+            assert paused.status_code == 200, paused.text
+            # Applied by the holding session before the answer: the span is there.
+            [span] = paused.json()["pauses"]
+            assert span["end_ms"] is None
+            for ws in sockets:
+                for message in rest:
+                    await ws.send(json.dumps(message))
+                await ws.send(json.dumps({"event": "stop"}))
+                await asyncio.wait_for(ws.wait_closed(), 60)
+            bodies = [
+                (await http.get(f"/api/v1/calls/{c}", headers=live.tenant.api())).json()
+                for c in calls
+            ]
+    finally:
+        for ws in sockets:
+            await ws.close()
+    assert [b["recording"]["status"] for b in bodies] == ["available"] * 3
+    assert bodies[0]["recording"]["pauses"] == []
+    assert bodies[2]["recording"]["pauses"] == []
+    [stored] = bodies[1]["recording"]["pauses"]
+    assert stored["start_ms"] == span["start_ms"]
+    # Open at hang-up: it closes where the call ends.
+    assert stored["end_ms"] is not None
+    assert stored["end_ms"] > stored["start_ms"]
+    assert watcher.streams == {}

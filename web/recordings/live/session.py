@@ -96,9 +96,9 @@ class MediaSession:
         self._key: object = None
         # Set by the controller: closes the socket once the stream timed out with it open.
         self.on_idle: Callable[[], Awaitable[None]] | None = None
-        self._watcher: asyncio.Task[None] | None = None
-        self._pause_version = 0
+        self.pause_version = 0
         self._pause_wish: tuple[int, bool] | None = None
+        self._pause_task: asyncio.Task[None] | None = None
         # True while the recorder works in a thread (it takes one caller at a time).
         self._busy = False
 
@@ -169,7 +169,7 @@ class MediaSession:
         self._counted = True
         self.uploader = PartUploader(begun.storage, begun.row, path)
         self._keeper = asyncio.get_running_loop().create_task(self._keep())
-        self._watcher = asyncio.get_running_loop().create_task(self._watch_pause())
+        pause.watcher(self.settings.database).watch(begun.row.id, self)
 
     def _hold_socket_slot(self, principal: Principal) -> None:
         """Count this socket against its key's limit; refused with 1008 over the limit."""
@@ -231,21 +231,21 @@ class MediaSession:
             INTERNAL, "the server's disk is full: the audio received so far is kept"
         )
 
-    async def _watch_pause(self) -> None:
-        """Pick up pause requests written by any process; apply them between frames."""
-        assert self.row is not None
-        while not self.finished:
-            await asyncio.sleep(pause.POLL_S)
-            if self.finished:
-                return
-            try:
-                wish = await pause.wished(self.row.id, self._pause_version)
-                if wish is not None:
-                    self._pause_wish = wish
-                if self._pause_wish is not None and not self._busy and not self.finished:
-                    await self._apply_pause()
-            except Exception:
-                log.exception("could not check the pause state of call %s", self.call_id)
+    def pause_wished(self, version: int, paused: bool) -> None:
+        """The process's pause watcher saw a newer request: apply it between frames."""
+        self._pause_wish = (version, paused)
+        if self._busy or self.finished:
+            return  # the next frame applies it (or the watcher hands it again)
+        if self._pause_task is None or self._pause_task.done():
+            self._pause_task = asyncio.get_running_loop().create_task(self._apply_wish())
+
+    async def _apply_wish(self) -> None:
+        if self._busy:
+            return
+        try:
+            await self._apply_pause()
+        except Exception:
+            log.exception("could not apply the pause request of call %s", self.call_id)
 
     async def _apply_pause(self) -> None:
         wish, self._pause_wish = self._pause_wish, None
@@ -256,7 +256,7 @@ class MediaSession:
             self.recorder.pause()
         else:
             self.recorder.resume()
-        self._pause_version = version
+        self.pause_version = version
         await pause.applied(self.row.id, version, self.recorder.pauses)
 
     def _encode(self) -> None:
@@ -339,8 +339,7 @@ class MediaSession:
             self.finished = True
             if self._keeper is not None and not from_keeper:
                 self._keeper.cancel()
-            if self._watcher is not None:
-                self._watcher.cancel()
+            pause.watcher(self.settings.database).unwatch(self.row.id)
             try:
                 await self._take_held()
                 await self._publish()
@@ -387,7 +386,7 @@ class MediaSession:
         recorder.resume()
         done = await asyncio.to_thread(self._finish)
         if recorder.pauses:
-            await pause.applied(self.row.id, self._pause_version, recorder.pauses)
+            await pause.applied(self.row.id, self.pause_version, recorder.pauses)
         await publish(
             self.settings,
             self.storages,
