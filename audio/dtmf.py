@@ -40,6 +40,10 @@ MIN_ENERGY_SHARE = 0.7
 MAX_COLUMN_HARMONIC_DB = -15.0
 MAX_ROW_HARMONIC_DB = -9.0
 
+# A block whose samples all stay below this peak cannot hold a tone of MIN_TONE_POWER (a sine
+# of power p peaks at sqrt(2 p)): it is passed over without any analysis (silence, quiet noise).
+_GATE_PEAK = float(np.sqrt(2 * MIN_TONE_POWER))
+
 # How far behind the last sample fed a tone's start may be when it is first reported (as
 # :attr:`DtmfDetector.active`): the window past its start, then the further hits that confirm.
 CONFIRM_LATENCY_MS = WINDOW_MS * 3 // 4 + (CONFIRM_HITS - 1) * HOP_MS
@@ -82,11 +86,12 @@ class DtmfDetector:
     """
 
     def __init__(self, sample_rate: int) -> None:
-        if not 8000 <= sample_rate <= 48000:
-            raise ValueError(f"DTMF detection needs a rate from 8 to 48 kHz, not {sample_rate}")
+        if not 8000 <= sample_rate <= 192000:
+            raise ValueError(f"DTMF detection needs a rate from 8 to 192 kHz, not {sample_rate}")
         self.sample_rate = sample_rate
         # The tones and their harmonics lie below 3.3 kHz: above 16 kHz the stream is first
-        # averaged down by a whole factor to 8-16 kHz (a third of the cost at 24 kHz).
+        # averaged down by a whole factor to 8-16 kHz (a third of the cost at 24 kHz); a
+        # caller's 8 kHz leg is analysed as it comes.
         self.factor = max(1, sample_rate // 8000)
         rate = sample_rate // self.factor
         self.hop = rate * HOP_MS // 1000
@@ -134,10 +139,14 @@ class DtmfDetector:
         done: list[ToneSpan] = []
         if count > 0:
             view = np.ascontiguousarray(pending[offset:], dtype=np.float32)
-            squares = np.concatenate(([0.0], np.cumsum(np.square(view, dtype=np.float64))))
-            starts = np.arange(count) * self.hop
-            energy = (squares[starts + self.window] - squares[starts]) / self.window
-            done = self._classify(view, starts, energy.astype(np.float32))
+            if view.shape[0] and float(np.abs(view).max()) >= _GATE_PEAK:
+                squares = np.concatenate(([0.0], np.cumsum(np.square(view, dtype=np.float64))))
+                starts = np.arange(count) * self.hop
+                energy = (squares[starts + self.window] - squares[starts]) / self.window
+                done = self._classify(view, starts, energy.astype(np.float32))
+            elif self._digit >= 0:
+                # Too quiet for any tone: every window misses (ends a tone being followed).
+                done = self._follow(np.full(count, -1, dtype=np.int64))
             self._next_frame += count
         keep_from = self._next_frame * self.hop - self._pending_start
         self._pending = pending[keep_from:].copy()
@@ -175,7 +184,10 @@ class DtmfDetector:
         starts: npt.NDArray[np.int64],
         energy: npt.NDArray[np.float32],
     ) -> list[ToneSpan]:
-        digits = self._hits_of(view, starts, energy)
+        return self._follow(self._hits_of(view, starts, energy))
+
+    def _follow(self, digits: npt.NDArray[np.int64]) -> list[ToneSpan]:
+        """Advance the run state over the windows' digits (-1: no tone) from _next_frame."""
         done: list[ToneSpan] = []
         if self._digit < 0 and not (digits >= 0).any():
             return done

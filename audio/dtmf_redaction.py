@@ -50,11 +50,15 @@ class DtmfRedactor:
     the same total after :meth:`flush`). Spans are in samples from the first sample fed.
     """
 
-    def __init__(self, sample_rate: int) -> None:
+    def __init__(self, sample_rate: int, *, detect: bool = True) -> None:
         self.sample_rate = sample_rate
         self.delay = math.ceil(DELAY_MS * sample_rate / 1000)
         self.pad = PAD_MS * sample_rate // 1000
-        self._detectors = (DtmfDetector(sample_rate), DtmfDetector(sample_rate))
+        # Without ``detect`` the caller finds the tones (in each leg, at the leg's own rate)
+        # and hands them in with :meth:`add_tone`; the line only delays and silences.
+        self._detectors: tuple[DtmfDetector, ...] = (
+            (DtmfDetector(sample_rate), DtmfDetector(sample_rate)) if detect else ()
+        )
         self._held = np.zeros((2, 0), dtype=np.float32)
         self._out = 0  # absolute index of _held[:, 0]
         self._in = 0  # samples fed so far
@@ -78,6 +82,14 @@ class DtmfRedactor:
         length = length_ms * self.sample_rate // 1000
         self._add(end - length - self.pad, end + self.pad)
 
+    def add_tone(self, start: int, end: int, *, sounding: bool = False) -> None:
+        """A tone found elsewhere, ``[start, end)`` in samples at this rate, silenced with the
+        padding; ``sounding``: still on at ``end`` (no padding after: the end comes later).
+
+        Spans may reach past what was fed. Audio already out of the line cannot be taken back.
+        """
+        self._add(start - self.pad, end if sounding else end + self.pad)
+
     def process(self, stereo: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Feed a block; return the block that leaves the line (possibly empty)."""
         count = stereo.shape[1]
@@ -91,7 +103,10 @@ class DtmfRedactor:
             if active is not None:
                 # Still sounding: silence through everything fed; the end comes with the tone.
                 self._add(active.start - self.pad, self._in)
-        held = np.concatenate((self._held, stereo), axis=1).astype(np.float32, copy=False)
+        if self._held.shape[1]:
+            held = np.concatenate((self._held, stereo), axis=1).astype(np.float32, copy=False)
+        else:
+            held = np.array(stereo, dtype=np.float32)
         self._silence(held)
         release = max(0, self._in - self.delay - self._out)
         return self._release(held, release)
@@ -99,7 +114,7 @@ class DtmfRedactor:
     @property
     def skip_unit(self) -> int:
         """Samples :meth:`skip_silence` takes a multiple of."""
-        return self._detectors[0].skip_unit
+        return self._detectors[0].skip_unit if self._detectors else 1
 
     def can_skip(self) -> bool:
         """Whether silence can be passed over now: nothing held but silence, no tone open."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from audio.dtmf import DtmfDetector
 from audio.dtmf_redaction import DtmfRedactor
 from audio.formats import Leg, LegFormat, output_rate_for
 from audio.mp3 import DEFAULT_BITRATE_KBPS
@@ -102,13 +103,22 @@ class Recorder:
 
         self._lock = threading.Lock()
         self._result: RecordingResult | None = None
-        # Keypad tones are silenced before the encoder; the MP3 then trails by DELAY_MS more.
-        self._redactor = DtmfRedactor(self.sample_rate) if redact_dtmf else None
+        # Keypad tones are found in each decoded leg at its own rate (8 kHz for a mu-law
+        # caller), then silenced in both channels before the encoder by a delay line at the
+        # output rate; the MP3 then trails by DELAY_MS more.
+        self._redactor = DtmfRedactor(self.sample_rate, detect=False) if redact_dtmf else None
+        self._detectors = (
+            (DtmfDetector(caller.sample_rate), DtmfDetector(assistant.sample_rate))
+            if redact_dtmf
+            else ()
+        )
         self._gap_unit_ms = _gap_unit_ms(
             self.sample_rate,
             caller.sample_rate,
             assistant.sample_rate,
-            self._redactor.skip_unit if self._redactor is not None else 1,
+            (self._detectors[0].skip_unit, self._detectors[1].skip_unit)
+            if self._detectors
+            else (1, 1),
         )
         # Paused spans in output samples, [start, end) with None for "still paused".
         self._pauses: list[list[int | None]] = []
@@ -268,6 +278,7 @@ class Recorder:
             end_ms = self._timeline.finish()
             for resampler in self._resamplers:
                 resampler.flush()
+            self._tones_over()
             self._emit(end_ms * self.sample_rate // 1000)
             if self._redactor is not None:
                 self._write(self._redactor.flush())
@@ -279,10 +290,42 @@ class Recorder:
         return _Guard(self._lock)
 
     def _process(self, batch: Batch) -> None:
+        if self._detectors:
+            self._detect(batch.caller, batch.assistant)
         self._resamplers[0].feed(batch.caller)
         self._resamplers[1].feed(batch.assistant)
         target_ms = max(0, batch.end_ms - self._latency_ms)
         self._emit(target_ms * self.sample_rate // 1000)
+
+    def _detect(self, *legs: npt.NDArray[np.float32]) -> None:
+        """Look for keypad tones in each leg's new samples; hand them to the delay line.
+
+        The legs run ahead of the output (by the resamplers' look-ahead), so a tone is known
+        before its start leaves the line.
+        """
+        redactor = self._redactor
+        assert redactor is not None
+        out = self.sample_rate
+        for detector, samples in zip(self._detectors, legs, strict=True):
+            rate = detector.sample_rate
+            for tone in detector.feed(samples):
+                redactor.add_tone(tone.start * out // rate, -(-tone.end * out // rate))
+            active = detector.active
+            if active is not None:
+                redactor.add_tone(
+                    active.start * out // rate, -(-detector.fed * out // rate), sounding=True
+                )
+
+    def _tones_over(self) -> None:
+        """End of the call: tones still sounding in a leg end here."""
+        redactor = self._redactor
+        if redactor is None:
+            return
+        out = self.sample_rate
+        for detector in self._detectors:
+            rate = detector.sample_rate
+            for tone in detector.flush():
+                redactor.add_tone(tone.start * out // rate, -(-tone.end * out // rate))
 
     def _skip_silence(self, span_ms: int) -> int:
         """Pass over up to ``span_ms`` of pure silence as repeated silent frames; ms passed."""
@@ -293,9 +336,11 @@ class Recorder:
         samples = span * self.sample_rate // 1000
         frames = samples // self._writer.samples_per_frame
         if self._redactor is not None:
-            if not self._redactor.can_skip():
+            if not (self._redactor.can_skip() and all(d.idle for d in self._detectors)):
                 return 0
             self._redactor.skip_silence(samples)
+            for detector in self._detectors:
+                detector.skip_silence(span * detector.sample_rate // 1000)
         frame = self._writer.skip_silence(frames)
         self._out_samples += samples
         self._outbox.append((frame, frames))
@@ -338,14 +383,16 @@ class Recorder:
         return b"".join(parts) if len(parts) > 1 else parts[0]
 
 
-def _gap_unit_ms(output_rate: int, caller_rate: int, assistant_rate: int, step: int) -> int:
-    """The shortest span (ms): whole MP3 frames and ``step`` multiples out, whole leg samples."""
+def _gap_unit_ms(
+    output_rate: int, caller_rate: int, assistant_rate: int, steps: tuple[int, int]
+) -> int:
+    """The shortest span (ms): whole MP3 frames out, whole multiples of each leg's ``steps``
+    (its tone detector's skip unit, in leg samples)."""
     per_frame = 1152 if output_rate >= 32000 else 576
-    per_frame = per_frame * step // math.gcd(per_frame, step)
     unit = 1000 * per_frame // math.gcd(1000 * per_frame, output_rate)
-    leg_rates = (caller_rate, assistant_rate)
-    for rate in leg_rates:
-        leg_unit = 1000 // math.gcd(1000, rate)
+    for rate, step in zip((caller_rate, assistant_rate), steps, strict=True):
+        # span * rate / 1000 must be a whole multiple of step.
+        leg_unit = 1000 * step // math.gcd(1000 * step, rate)
         unit = unit * leg_unit // math.gcd(unit, leg_unit)
     return unit
 

@@ -4,8 +4,9 @@ Targets: all 16 digits found at -30 dBFS per tone and 40 ms, alone on a telephon
 (phone band + mu-law) and with speech on the other leg; no false alarm in 30+ minutes of
 espeak-ng speech (several voices, male and female) nor on a synthesized hold tune.
 Speech or noise mixed on the same leg as the tones is measured for information only.
-Detection runs the way the recorder runs it: each leg at the output rate, through the
-two-channel redaction stage.
+Detection runs the way the recorder runs it: each leg at its own rate (8 kHz for a mu-law
+caller, 24 kHz for an L16 assistant), and through the two-channel redaction stage that
+whole-file uploads use.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 from audio import ENCODER_DELAY_SAMPLES, InvalidChunk, LegFormat, Recorder
 from audio.dtmf_redaction import DELAY_MS
 from audio.mp3 import complete_frames_end, parse_header
-from tests.audio._dtmf import dtmf_tone
+from tests.audio._dtmf import dtmf_tone, mulaw_encode
 from tests.audio._helpers import (
     L16_24K,
     MULAW_8K,
@@ -420,3 +420,47 @@ def test_a_keypad_tone_after_a_skipped_gap_is_still_silenced() -> None:
     spans = [(r["start_ms"], r["end_ms"]) for r in result.redactions]
     assert spans, "the tone was not found"
     assert all(jump_ms - 100 <= start and end <= jump_ms + 500 for start, end in spans), spans
+
+
+@pytest.mark.parametrize(
+    ("caller", "assistant"),
+    [(MULAW_8K, L16_24K), (LegFormat("l16", 96000), LegFormat("l16", 16000))],
+    ids=["mulaw-8k-caller", "l16-96k-caller"],
+)
+def test_a_keypad_tone_is_found_in_its_leg_at_the_leg_rate(
+    caller: LegFormat, assistant: LegFormat
+) -> None:
+    """Tones are looked for in each decoded leg at its own rate (8 kHz mu-law as it comes, a
+    96 kHz leg above the output rate): both channels silent over the tone, speech kept."""
+    recorder = Recorder(caller, assistant)
+    rate = caller.sample_rate
+    lead = np.zeros(rate * 600 // 1000, dtype=np.float32)
+    tail = np.zeros(rate * 900 // 1000, dtype=np.float32)
+    signal = np.concatenate((lead, dtmf_tone("7", 60, -30, rate), tail))
+    if caller.encoding == "mulaw":
+        wire = mulaw_encode(signal).tobytes()
+    else:
+        wire = (signal * 32767).astype("<i2").tobytes()
+    other = (np.sin(np.arange(assistant.sample_rate * 1.56) / 7) * 6000).astype("<i2").tobytes()
+    step, other_step = caller.bytes_per_sample * rate // 50, 2 * assistant.sample_rate // 50
+    stream: list[Chunk] = [
+        ("caller", 20 * k, wire[k * step : (k + 1) * step]) for k in range(len(wire) // step)
+    ]
+    stream += [
+        ("assistant", 20 * k, other[k * other_step : (k + 1) * other_step])
+        for k in range(len(other) // other_step)
+    ]
+    mp3 = feed(recorder, interleave(stream))
+    result = recorder.finish()
+    [span] = result.redactions
+    # The tone sounds from 600 to 660 ms: silenced with the padding either side.
+    assert span["start_ms"] <= 600 - 30
+    assert span["end_ms"] >= 660 + 30
+    assert span["end_ms"] - span["start_ms"] <= 60 + 2 * 40 + 40
+    out_rate = recorder.sample_rate
+    decoded = ffmpeg_decode(mp3)[:, ENCODER_DELAY_SAMPLES:]
+    lo, hi = span["start_ms"] * out_rate // 1000, span["end_ms"] * out_rate // 1000
+    edge = out_rate * 30 // 1000  # an MP3 frame smears the edges
+    assert rms_db(decoded[:, lo + edge : hi - edge]) < -60
+    # The other leg keeps its audio outside the span.
+    assert rms_db(decoded[1, hi + out_rate // 20 : hi + out_rate // 5]) > -30
