@@ -10,9 +10,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
+from audio.dtmf import detect_tones
+from tests.audio._dtmf import mulaw_encode
 from tests.conftest import MotoServer, create_bucket, make_env, make_tenant, s3_client
 from tests.ingest.conftest import (
     Live,
@@ -24,12 +27,13 @@ from tests.ingest.conftest import (
     settled,
     stereo_start,
 )
+from tests.ingest.test_keypad_tones import caller_with_tones, decode
 from web.models import Recording, RecordingStatus
 from web.recordings import parts
 from web.recordings.jobs import multipart, recovery, trash
 from web.recordings.node import identity
 from web.recordings.publish import begin
-from web.recordings.spool import move_to_trash, spool_paths, trash_dir
+from web.recordings.spool import move_to_trash, spans_file, spool_paths, trash_dir
 from web.settings import Settings, load_settings
 
 STOP = {"event": "stop"}
@@ -238,3 +242,64 @@ async def test_the_worker_empties_a_spool_trash_left_by_a_crash(tmp_path: Path) 
     assert len(list(trash_dir(settings).iterdir())) == 2
     assert await trash.empty_spool_trash(SimpleNamespace(settings=settings)) == 2
     assert list(trash_dir(settings).iterdir()) == []
+
+
+@pytest.mark.slow
+async def test_kill9_keeps_the_keypad_tone_and_pause_spans(
+    env: dict[str, str], db: None, server_factory: Any, voices: tuple[Voice, Voice], db_backend: str
+) -> None:
+    """Killed mid-call while paused, after a typed number: the recovered recording lists the
+    tones' spans (silent) and the pause, closed where the kept audio ends."""
+    tenant = await make_tenant("Org A")
+    server_env = {**env, "TALKTURO_EMBEDDED_WORKER": "1"}
+    server = server_factory(server_env)
+    call_id = await create_call(server.url, tenant)
+    caller, _ = voices
+    signal, tones = caller_with_tones(caller)
+    wire = mulaw_encode(signal).tobytes()
+    talk = frames("inbound", wire, 8000, 1)
+    end_ms = len(wire) // 8
+    # Speech again after the pause request, so the paused span reaches the spool.
+    more = frames("inbound", caller.mulaw8k, 8000, 1, start_ms=end_ms)
+    spool = Path(env["TALKTURO_DATA_DIR"]) / "spool" / "calls" / f"{call_id}.mp3"
+    base = f"/api/v1/calls/{call_id}/recording"
+    ws_url = server.url.replace("http://", "ws://") + f"/api/v1/calls/{call_id}/media"
+    async with (
+        httpx.AsyncClient(base_url=server.url, timeout=30) as http,
+        websockets.connect(ws_url) as ws,
+    ):
+        await ws.send(json.dumps(stereo_start(tenant.admin_key)))
+        for m in talk:
+            await ws.send(json.dumps(m))
+        await _settled(spool)
+        paused = await http.post(f"{base}/pause", headers=tenant.api())
+        assert paused.status_code == 200, paused.text
+        for m in more:
+            await ws.send(json.dumps(m))
+        await _settled(spool)
+        noted = json.loads(spans_file(spool).read_text())
+        assert len(noted["pauses"]) == 1
+        assert len(noted["redactions"]) == len(tones)
+        rec = await Recording.get(call_id=call_id)
+        # The row does not have the tones yet: only the file beside the spool does.
+        assert rec.status == RecordingStatus.RECORDING
+        assert rec.redactions == []
+        server.kill9()
+
+    again = server_factory(server_env)
+    rec = await _wait(call_id, "available", within=60)
+    async with httpx.AsyncClient(base_url=again.url, timeout=30) as http:
+        body = (await http.get(f"/api/v1/calls/{call_id}", headers=tenant.api())).json()
+        mp3 = (await http.get(base, headers=tenant.api())).content
+    spans = body["recording"]["redactions"]
+    assert len(spans) == len(tones)
+    for start, end in tones:
+        assert [s for s in spans if s["start_ms"] <= start - 30 and s["end_ms"] >= end + 30]
+    [pause] = body["recording"]["pauses"]
+    assert pause["start_ms"] >= end_ms - 500
+    assert pause["end_ms"] is not None
+    assert pause["end_ms"] > pause["start_ms"]
+    assert pause["end_ms"] <= (rec.duration_ms or 0)
+    audio, rate = decode(mp3)
+    assert detect_tones(audio[0], rate) == []
+    assert not spans_file(spool).exists()

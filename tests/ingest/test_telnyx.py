@@ -20,7 +20,7 @@ import av
 import numpy as np
 import pytest
 
-from audio import MP3_RATES
+from audio import ENCODER_DELAY_SAMPLES, MP3_RATES
 from tests.ingest.conftest import (
     Live,
     Voice,
@@ -401,3 +401,40 @@ async def test_twilio_takes_alaw(live: Live, voices: tuple[Voice, Voice], tmp_pa
     assert rms_db(audio[0, :split]) > -40
     assert rms_db(audio[1, : split - int(0.1 * rate)]) < -60
     assert rms_db(audio[1, split + int(0.3 * rate) :]) > -40
+
+
+async def test_a_dtmf_frame_silences_the_tone_it_reports(
+    live: Live, voices: tuple[Voice, Voice], tmp_path: Path
+) -> None:
+    """Telnyx's ``dtmf`` frame, like Twilio's event: its span is silent in both channels."""
+    caller, assistant = (encode(v, "PCMU", tmp_path) for v in voices)
+    frames_, caller_ms = call(caller, assistant)
+    reported_at = caller_ms // 2 // 20 * 20
+    cut = next(
+        i
+        for i, f in enumerate(frames_)
+        if f["event"] == "media" and int(f["media"]["timestamp"]) >= reported_at
+    )
+    dtmf = {
+        "event": "dtmf",
+        "sequence_number": frames_[cut]["sequence_number"],
+        "dtmf": {"digit": "7"},
+        "stream_id": STREAM_ID,
+    }
+    frames_.insert(cut, dtmf)
+    call_id = await create_call(live.http, live.tenant)
+    closed = await stream(live.ws(call_id), [start(caller, live.tenant.admin_key), *frames_])
+    assert closed.code == 1000, closed
+    rec, audio = await recorded(live, call_id)
+    [span] = rec.redactions
+    assert span["reason"] == "dtmf"
+    assert span["channel"] == "both"
+    assert reported_at - 300 <= span["start_ms"] < span["end_ms"] <= reported_at + 100
+    rate = mp3_rate(audio, rec.duration_ms or 1)
+    # The decoded MP3 starts with the encoder's delay.
+    offset = ENCODER_DELAY_SAMPLES
+    lo = offset + (span["start_ms"] + 30) * rate // 1000
+    hi = offset + (span["end_ms"] - 30) * rate // 1000
+    assert rms_db(audio[:, lo:hi]) < -50
+    # The caller's speech around it is kept.
+    assert rms_db(audio[0, offset : lo - rate // 10]) > -40

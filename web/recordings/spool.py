@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import uuid
 from pathlib import Path
+from typing import Any
 
 from web.settings import Settings
 
 PEAKS_SUFFIX = ".peaks.json"
+# Beside a live spool: the spans silenced so far (keypad tones, pauses), for recovery.
+SPANS_SUFFIX = ".spans.json"
 
 
 def spool_paths(settings: Settings, call_id: uuid.UUID) -> tuple[Path, Path]:
@@ -30,10 +34,34 @@ def peaks_file(mp3: Path) -> Path:
     return mp3.with_suffix(PEAKS_SUFFIX)
 
 
+def spans_file(mp3: Path) -> Path:
+    """The spans file kept beside a live spool MP3 (see :meth:`SpoolFile.write_spans`)."""
+    return mp3.with_suffix(SPANS_SUFFIX)
+
+
+def read_spans(mp3: Path) -> dict[str, list[dict[str, Any]]] | None:
+    """The spans a live stream noted beside its spool: ``redactions`` and ``pauses``.
+
+    None when there is no such file or it cannot be read (then the row's spans are all).
+    """
+    try:
+        data = json.loads(spans_file(mp3).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    spans: dict[str, list[dict[str, Any]]] = {}
+    for name in ("redactions", "pauses"):
+        items = data.get(name)
+        spans[name] = [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return spans
+
+
 def remove_spool(mp3: Path) -> None:
-    """Delete a spool MP3 and its peaks file."""
+    """Delete a spool MP3 and the files beside it."""
     mp3.unlink(missing_ok=True)
     peaks_file(mp3).unlink(missing_ok=True)
+    spans_file(mp3).unlink(missing_ok=True)
 
 
 class SpoolFile:
@@ -52,6 +80,16 @@ class SpoolFile:
             view = view[written:]
         self.size += len(data)
 
+    def write_spans(self, redactions: list[dict[str, Any]], pauses: list[dict[str, Any]]) -> None:
+        """Replace the spans file beside the spool whole (a crash leaves the old or the new).
+
+        Recovery publishes a recording cut by a crash with these spans.
+        """
+        target = spans_file(self.path)
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_bytes(json.dumps({"redactions": redactions, "pauses": pauses}).encode())
+        os.replace(temporary, target)
+
     def close(self) -> None:
         """Close the file; safe to call twice."""
         fd, self._fd = self._fd, -1
@@ -66,10 +104,14 @@ def trash_dir(settings: Settings) -> Path:
 
 
 def move_to_trash(settings: Settings, mp3: Path) -> list[Path]:
-    """Move a spool MP3 and its peaks file into the trash; returns where they went."""
+    """Move a spool MP3 and its peaks file into the trash; returns where they went.
+
+    The small spans file beside a live spool is deleted at once.
+    """
     trash = trash_dir(settings)
     trash.mkdir(parents=True, exist_ok=True)
     moved = []
+    spans_file(mp3).unlink(missing_ok=True)
     for path in (mp3, peaks_file(mp3)):
         target = trash / f"{secrets.token_hex(8)}-{path.name}"
         try:

@@ -23,7 +23,7 @@ from web.observability import UPLOAD_RETRIES
 from web.recordings import lifecycle
 from web.recordings.node import identity, owner_is_dead
 from web.recordings.publish import finished, finished_from_row, publish
-from web.recordings.spool import peaks_file
+from web.recordings.spool import peaks_file, read_spans
 from web.settings import Settings
 from web.storage import Storages
 
@@ -47,8 +47,25 @@ async def recover_from_spool(settings: Settings, storages: Storages, rec: Record
     except AudioError as exc:
         await lifecycle.fail(rec, f"the spool cannot be decoded: {exc}")
         return "failed"
-    # The silenced spans noted while the stream lived are kept (the audio holds no tones).
-    done = await asyncio.to_thread(finished, path, summary, rec.redactions or [])
+    # The spans noted beside the spool while the stream lived are kept (the audio holds no
+    # tones, the paused spans are silence); without that file, those the row has.
+    noted = await asyncio.to_thread(read_spans, path)
+    redactions = noted["redactions"] if noted is not None else list(rec.redactions or [])
+    pauses = noted["pauses"] if noted is not None else list(rec.pauses or [])
+    end_ms = summary.duration_ms
+    redactions = [
+        {**span, "end_ms": min(int(span["end_ms"]), end_ms)}
+        for span in redactions
+        if int(span.get("start_ms", end_ms)) < end_ms
+    ]
+    # A pause still open when the process died lasts to the end of what was kept.
+    pauses = [
+        {**span, "end_ms": end_ms if span.get("end_ms") is None else span["end_ms"]}
+        for span in pauses
+    ]
+    if pauses != list(rec.pauses or []):
+        await Recording.filter(id=rec.id).update(pauses=pauses)
+    done = await asyncio.to_thread(finished, path, summary, redactions)
     published = await publish(settings, storages, rec, done)
     return "available" if published else "postponed"
 

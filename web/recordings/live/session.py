@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
@@ -101,6 +102,8 @@ class MediaSession:
         self._pause_task: asyncio.Task[None] | None = None
         # True while the recorder works in a thread (it takes one caller at a time).
         self._busy = False
+        # The spans last written beside the spool (redactions, pauses).
+        self._spans_saved: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
 
     @property
     def started(self) -> bool:
@@ -257,14 +260,28 @@ class MediaSession:
         else:
             self.recorder.resume()
         self.pause_version = version
+        try:
+            self._save_spans()
+        except OSError as exc:
+            log.warning("could not note the spans of call %s: %s", self.call_id, exc)
         await pause.applied(self.row.id, version, self.recorder.pauses)
 
     def _encode(self) -> None:
         assert self.recorder is not None
         assert self.spool is not None
         self.recorder.encode_to(self.spool.write)
+        self._save_spans()
         stats = self.recorder.stats
         ENCODER_LAG.observe(max(0, stats["frontier_ms"] - stats["committed_ms"]) / 1000)
+
+    def _save_spans(self) -> None:
+        """Note new keypad-tone or pause spans beside the spool, so a crash keeps them."""
+        assert self.recorder is not None
+        assert self.spool is not None
+        spans = (list(self.recorder.redactions), list(self.recorder.pauses))
+        if spans != self._spans_saved:
+            self.spool.write_spans(*spans)
+            self._spans_saved = spans
 
     def _finish(self) -> Finished:
         assert self.recorder is not None

@@ -1,10 +1,11 @@
 """Telnyx media streaming as events: a parser that keeps one decoder per track.
 
 Frames are JSON text: ``connected``, ``start`` (``media_format`` and ``custom_parameters``),
-``media`` (base64 RTP payloads with ``track``, ``chunk`` and ``timestamp``), ``dtmf``,
-``mark``, ``error``, ``stop``; each carries ``sequence_number`` and ``stream_id``. Payloads
-other than PCMU are decoded here (:mod:`web.recordings.live.transcode`) so the recorder
-gets 16-bit PCM; it places every chunk by its timestamp, whatever order frames came in.
+``media`` (base64 RTP payloads with ``track``, ``chunk`` and ``timestamp``), ``dtmf`` (a
+keypad tone: silenced in both channels, as Twilio's), ``mark``, ``error``, ``stop``; each
+carries ``sequence_number`` and ``stream_id``. Payloads other than PCMU are decoded here
+(:mod:`web.recordings.live.transcode`) so the recorder gets 16-bit PCM; it places every
+chunk by its timestamp, whatever order frames came in.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from web.recordings.live.events import (
     StreamRefused,
 )
 from web.recordings.live.transcode import Transcoder, transcoder
-from web.recordings.live.twilio import MAX_CALL_MS, TRACKS
+from web.recordings.live.twilio import MAX_CALL_MS, TRACKS, dtmf_event
 
 # What tells a Telnyx frame from a Twilio one (Twilio spells them sequenceNumber, streamSid).
 MARKERS = ("sequence_number", "stream_id")
@@ -62,6 +63,9 @@ class Telnyx:
             if started:
                 raise StreamRefused(POLICY, "the stream has already started")
             return self._start(msg.get("start"))
+        if event == "dtmf" and started:
+            # Like Twilio's: the digit, no time; the tone is silenced where the audio is.
+            return dtmf_event(msg.get("dtmf"))
         if event in _PASSIVE:
             return _IGNORED
         if event == "stop":

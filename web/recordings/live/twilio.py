@@ -64,7 +64,7 @@ class Twilio:
                 raise StreamRefused(POLICY, "the stream has already started")
             return _start(msg.get("start"), self._decoders)
         if event == "dtmf" and started:
-            return _dtmf(msg.get("dtmf"))
+            return dtmf_event(msg.get("dtmf"))
         if event in ("connected", "dtmf", "mark"):
             return _IGNORED
         if event == "stop":
@@ -157,7 +157,8 @@ def _timestamp(value: Any) -> int:
     return ms
 
 
-def _dtmf(dtmf: Any) -> Dtmf:
-    """Twilio's ``dtmf`` event carries the digit but no time: it is placed where the audio is."""
+def dtmf_event(dtmf: Any) -> Dtmf:
+    """A ``dtmf`` event (Twilio's or Telnyx's) carries the digit but no time: it is placed
+    where the audio is."""
     digit = dtmf.get("digit") if isinstance(dtmf, dict) else None
     return Dtmf(digit[:1] if isinstance(digit, str) else "")
