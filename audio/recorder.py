@@ -134,7 +134,8 @@ class Recorder:
         A chunk far past the call's end makes the timeline fill the gap with silence, and
         more than :data:`_MAX_BACKLOG_MS` waiting is committed at once.
         """
-        return timestamp_ms > self._timeline.end_ms + _MAX_BACKLOG_MS
+        # The frontier (latest chunk start) is never past the end: a cheap, safe bound.
+        return timestamp_ms > self._timeline.frontier_ms + _MAX_BACKLOG_MS
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -220,11 +221,15 @@ class Recorder:
 
     def push(self, leg: Leg, timestamp_ms: int, payload: bytes) -> None:
         """Place a chunk without encoding (unless 2 s of audio were left waiting)."""
-        with self._guard():
-            self._timeline.push(leg, timestamp_ms, payload)
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError("the recorder is already busy: await encode before the next push")
+        try:
             timeline = self._timeline
+            timeline.push(leg, timestamp_ms, payload)
             if timeline.frontier_ms - timeline.committed_ms > _MAX_BACKLOG_MS:
                 timeline.commit_due()
+        finally:
+            self._lock.release()
 
     def encode(self) -> bytes:
         """Encode every due batch; return the MP3 bytes produced since the last hand-out."""

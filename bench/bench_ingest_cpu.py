@@ -50,7 +50,9 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
     async def one(call_id: str, offset: float) -> None:
         nonlocal worst
         await asyncio.sleep(offset)
-        async with websockets.connect(f"{url}/api/v1/calls/{call_id}/media") as ws:
+        # No keepalive pings: on a busy machine a late pong must not end a stream.
+        url_ = f"{url}/api/v1/calls/{call_id}/media"
+        async with websockets.connect(url_, ping_interval=None) as ws:
             await ws.send(start)
             loop = asyncio.get_running_loop()
             t0 = loop.time()

@@ -84,6 +84,7 @@ class MediaSession:
         self.uploader: PartUploader | None = None
         self.spool: SpoolFile | None = None
         self.media_count = 0
+        self._frame_counts: dict[str, int] = {}
         self.finished = False
         self._final_lock = asyncio.Lock()
         self._last_mono = time.monotonic()
@@ -114,8 +115,9 @@ class MediaSession:
         if self.finished:
             return True
         event = self.dialect.parse(raw, started=self.started)
-        self._last_mono = time.monotonic()
+        self._last_mono = now = time.monotonic()
         if isinstance(event, Media):
+            self._last_media = now
             await self._media(event)
             return False
         if isinstance(event, Start):
@@ -198,7 +200,6 @@ class MediaSession:
     async def _media(self, media: Media) -> None:
         recorder = self.recorder
         assert recorder is not None
-        self._last_media = time.monotonic()
         if self._pause_wish is not None:
             await self._apply_pause()
         self._busy = True
@@ -212,8 +213,10 @@ class MediaSession:
         finally:
             self._busy = False
         self.media_count += 1
-        _FRAMES[media.track].inc()
+        # Counted here, added to the metric once per encode (a frame must cost next to nothing).
+        self._frame_counts[media.track] = self._frame_counts.get(media.track, 0) + 1
         if recorder.encode_due:
+            self._count_frames()
             self._busy = True
             try:
                 await asyncio.to_thread(self._encode)
@@ -223,6 +226,12 @@ class MediaSession:
                 self._busy = False
             if self.uploader is not None and self.spool is not None:
                 self.uploader.poke(self.spool.size)
+
+    def _count_frames(self) -> None:
+        for track, count in self._frame_counts.items():
+            if count:
+                _FRAMES[track].inc(count)
+                self._frame_counts[track] = 0
 
     async def _spool_failed(self, exc: OSError) -> None:
         """The spool cannot be written (a full disk): say so, keep what is there, refuse."""
@@ -415,6 +424,7 @@ class MediaSession:
         )
 
     def _release(self) -> None:
+        self._count_frames()
         _DETACHED.discard(self)
         if self.finished or not self.started:
             self._free_socket_slot()
