@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from web.recordings.live.events import Ignored, Media, Start, Stop, StreamRefused
+from web.recordings.live.events import Dtmf, Ignored, Media, Start, Stop, StreamRefused
 from web.recordings.live.recognise import Recognising
 from web.recordings.live.telnyx import Telnyx
 from web.recordings.live.twilio import Twilio
@@ -123,3 +123,13 @@ def test_stop_and_passive_events() -> None:
     with pytest.raises(StreamRefused) as refused:
         Telnyx().parse(_telnyx_media(b"\xff"), started=False)
     assert refused.value.code == 1008
+
+
+def test_a_telnyx_dtmf_frame_reports_its_digit() -> None:
+    """A ``dtmf`` frame with its ``dtmf`` object is a keypad tone (silenced like Twilio's)."""
+    frame = {"event": "dtmf", "sequence_number": "4", "dtmf": {"digit": "#"}, "stream_id": "S1"}
+    event = Telnyx().parse(json.dumps(frame), started=True)
+    assert isinstance(event, Dtmf)
+    assert event.digit == "#"
+    # Before the start there is no stream to silence.
+    assert isinstance(Telnyx().parse(json.dumps(frame), started=False), Ignored)

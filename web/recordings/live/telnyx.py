@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 import msgspec
+import pybase64
 
 from audio import AudioError, LegFormat
 from audio.codecs import ENCODINGS
@@ -63,9 +64,9 @@ class Telnyx:
             if started:
                 raise StreamRefused(POLICY, "the stream has already started")
             return self._start(msg.get("start"))
-        if event == "dtmf" and started:
+        if event == "dtmf" and started and isinstance(msg.get("dtmf"), dict):
             # Like Twilio's: the digit, no time; the tone is silenced where the audio is.
-            return dtmf_event(msg.get("dtmf"))
+            return dtmf_event(msg["dtmf"])
         if event in _PASSIVE:
             return _IGNORED
         if event == "stop":
@@ -138,7 +139,7 @@ class Telnyx:
         if not isinstance(payload, str):
             raise StreamRefused(UNSUPPORTED, "media.payload must be base64 text")
         try:
-            data = binascii.a2b_base64(payload, strict_mode=True)
+            data = pybase64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None
         decode = self._decoders.get(leg)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import msgspec
+import pybase64
 
 from audio import AudioError, LegFormat
 from audio.formats import Leg
@@ -139,7 +140,8 @@ def _media(media: Any) -> Media:
     if not isinstance(payload, str):
         raise StreamRefused(UNSUPPORTED, "media.payload must be base64 text")
     try:
-        data = binascii.a2b_base64(payload, strict_mode=True)
+        # pybase64: the same strict check, several times faster than binascii (SIMD).
+        data = pybase64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None
     return Media(track, leg, ts, data)
