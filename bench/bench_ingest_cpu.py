@@ -4,9 +4,11 @@ One ``talkturo serve`` process (SQLite, local storage) on loopback; a separate l
 process streams N calls at real-time pace as 20 ms Twilio frames (caller mu-law 8 kHz,
 assistant L16 24 kHz, espeak-ng speech, frames encoded before the clock starts). Once every
 stream is running, the server's CPU (utime + stime from ``/proc/<pid>/stat``) is read over a
-steady window and divided by the call-seconds streamed in it. The reference, measured in the
-same run between the rounds: ``lame`` encoding the same call as stereo at the recording's rate
-and bitrate (24 kHz, 32 kbps CBR), CPU of the child divided by the audio's seconds. The
+steady window and divided by the call-seconds streamed in it (the frames the generator sent
+in the window, so a generator behind its schedule does not flatter the server). The
+reference, measured in the same run between the rounds: ``lame`` encoding the same call as
+stereo at the recording's rate and bitrate (24 kHz, 32 kbps CBR), CPU of the child divided
+by the audio's seconds. The
 generator's own CPU is printed too, so it is never the bottleneck. Target: ratio <= 1.5.
 """
 
@@ -44,11 +46,12 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
     frames = _frames(seconds)
     start = json.dumps({**START, "start": {**START["start"], "customParameters": {"token": key}}})
     worst = 0.0
+    sent = 0  # frame pairs (20 ms of call) sent so far, over every stream
     n = len(calls)
     t_begin = time.monotonic()
 
     async def one(call_id: str, offset: float) -> None:
-        nonlocal worst
+        nonlocal worst, sent
         await asyncio.sleep(offset)
         # No keepalive pings: on a busy machine a late pong must not end a stream.
         url_ = f"{url}/api/v1/calls/{call_id}/media"
@@ -63,6 +66,7 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
                     await asyncio.sleep(due - now)
                 await ws.send(inbound)
                 await ws.send(outbound)
+                sent += 1
                 worst = max(worst, loop.time() - due)
             await ws.send(json.dumps({"event": "stop"}))
             await ws.wait_closed()
@@ -70,9 +74,9 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
     async def marks() -> None:
         # The window: every stream running (after a warm-up), ending well before the first stop.
         await asyncio.sleep(warmup)
-        print(f"steady-start {time.monotonic()}", flush=True)
+        print(f"steady-start {sent}", flush=True)
         await asyncio.sleep(seconds - warmup)
-        print(f"steady-end {time.monotonic()}", flush=True)
+        print(f"steady-end {sent}", flush=True)
 
     cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     # Real calls start at random times: spread the starts over a second, so batches interleave.
@@ -141,17 +145,20 @@ def one_round(
         text=True,
     )
     assert gen.stdout is not None
-    marks: dict[str, tuple[float, float]] = {}
+    marks: dict[str, tuple[float, float, int]] = {}
     stats: dict[str, float] = {}
     for line in gen.stdout:
         if line.startswith("steady-"):
-            marks[line.split()[0]] = (time.monotonic(), cpu_seconds(server_pid))
+            name, pairs = line.split()
+            marks[name] = (time.monotonic(), cpu_seconds(server_pid), int(pairs))
         elif line.startswith("{"):
             stats = json.loads(line)
     if gen.wait() != 0 or len(marks) != 2 or not stats:
         raise RuntimeError("the generator failed")
-    (t0, c0), (t1, c1) = marks["steady-start"], marks["steady-end"]
-    call_seconds = n * (t1 - t0)
+    (t0, c0, p0), (t1, c1, p1) = marks["steady-start"], marks["steady-end"]
+    # The call time actually streamed in the window (a generator behind its schedule sends
+    # less than n x the window): 20 ms per frame pair.
+    call_seconds = (p1 - p0) * 0.02
     return {
         "server_ms_per_call_s": (c1 - c0) * 1000 / call_seconds,
         "server_cores": (c1 - c0) / (t1 - t0),
