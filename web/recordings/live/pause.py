@@ -135,25 +135,35 @@ class PauseWatcher:
             self._wake.set()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            while self.streams:
-                due = loop.time() >= self._relisten_at
-                if not self.db.is_sqlite and not self.listening and due:
-                    await self._listen()
-                interval = LISTENING_POLL_S if self.listening else POLL_S
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(interval):
-                        await self._wake.wait()
-                self._wake.clear()
+            while True:
+                await self._follow()
+                # No stream left: let the listening connection go (a stream that came
+                # meanwhile is followed on; no await between this check and the end).
+                await self._unlisten()
                 if not self.streams:
                     return
-                try:
-                    await self.poll()
-                except Exception:
-                    log.exception("could not read the pause state of the live streams")
         finally:
             await self._unlisten()
+
+    async def _follow(self) -> None:
+        """Poll (and listen) while there are streams to follow."""
+        loop = asyncio.get_running_loop()
+        while self.streams:
+            due = loop.time() >= self._relisten_at
+            if not self.db.is_sqlite and not self.listening and due:
+                await self._listen()
+            interval = LISTENING_POLL_S if self.listening else POLL_S
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            if not self.streams:
+                return
+            try:
+                await self.poll()
+            except Exception:
+                log.exception("could not read the pause state of the live streams")
 
     async def poll(self) -> None:
         """One query for every stream followed; hand newer versions to their sessions."""
