@@ -271,12 +271,12 @@ async def test_kill9_keeps_the_keypad_tone_and_pause_spans(
         await ws.send(json.dumps(stereo_start(tenant.admin_key)))
         for m in talk:
             await ws.send(json.dumps(m))
-        await _settled(spool)
+        await settled(spool)
         paused = await http.post(f"{base}/pause", headers=tenant.api())
         assert paused.status_code == 200, paused.text
         for m in more:
             await ws.send(json.dumps(m))
-        await _settled(spool)
+        await settled(spool)
         noted = json.loads(spans_file(spool).read_text())
         assert len(noted["pauses"]) == 1
         assert len(noted["redactions"]) == len(tones)
