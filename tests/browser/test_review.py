@@ -172,6 +172,74 @@ def test_layout_fits_and_player_stays_in_view(
     page.context.close()
 
 
+# Every visible piece of the list's rows inside the list's box, and every tab inside the tab
+# row (no horizontal scrolling hides a column, a status badge or a tab).
+CLIPPED = """() => {
+  const out = [];
+  const shown = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 1 && r.height > 1 && getComputedStyle(el).visibility !== 'hidden';
+  };
+  const inside = (el, box, what) => {
+    const r = el.getBoundingClientRect();
+    if (r.left < box.left - 0.5 || r.right > box.right + 0.5) {
+      const span = (b) => `${b.left.toFixed(0)}..${b.right.toFixed(0)}`;
+      out.push(`${what}: ${el.tagName}.${el.className} ${span(r)} outside ${span(box)}`);
+    }
+  };
+  const results = document.getElementById('results');
+  if (results && shown(results)) {
+    if (results.scrollWidth > results.clientWidth) {
+      out.push(`list scrolls: ${results.scrollWidth} > ${results.clientWidth}`);
+    }
+    const box = results.getBoundingClientRect();
+    const cells = 'thead th, thead th *, tr.call-row td, tr.call-row td *';
+    for (const el of results.querySelectorAll(cells)) {
+      if (shown(el) && !el.closest('.visually-hidden')) inside(el, box, 'list');
+    }
+  }
+  const tabs = document.querySelector('[role=tablist]');
+  if (tabs && shown(tabs)) {
+    if (tabs.scrollWidth > tabs.clientWidth) {
+      out.push(`tabs scroll: ${tabs.scrollWidth} > ${tabs.clientWidth}`);
+    }
+    const box = tabs.getBoundingClientRect();
+    for (const tab of tabs.querySelectorAll('[role=tab]')) {
+      if (!shown(tab)) out.push(`tab not shown: ${tab.id}`);
+      else inside(tab, box, 'tab');
+      const r = tab.getBoundingClientRect();
+      if (r.right > innerWidth || r.left < 0) out.push(`tab off screen: ${tab.id}`);
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize(("width", "height", "touch"), SIZES, ids=[str(s[0]) for s in SIZES])
+def test_nothing_clipped_in_the_list_or_the_tabs(
+    review: Review, browser: Any, tmp_path: Path, width: int, height: int, touch: bool
+) -> None:
+    # An admin has the most tabs (Admin too); the list has every status, "in progress" the widest.
+    page = _page(browser, review, review.admin, width, height, touch)
+    assert page.locator("tr.call-row .status-in-progress").count() >= 1
+    assert page.evaluate(CLIPPED) == []
+    _no_overflow(page)
+    _open(page, review, touch)
+    assert page.locator("[role=tab]").count() == 5
+    assert page.evaluate(CLIPPED) == []
+    _no_overflow(page)
+    if width >= 1280:
+        # Beside the panel the list keeps what matters: the numbers, duration and status.
+        for column in ("col-from", "col-dur", "col-status"):
+            assert page.locator(f"tr.call-row td.{column}").first.is_visible(), column
+        first = page.locator("tr.call-row").first
+        assert first.locator(".col-to").is_hidden()
+        assert first.get_attribute("data-call-id")
+        assert first.locator(".col-from .to-sub").is_visible()
+    _shot(page, tmp_path, f"clipped-{width}")
+    page.context.close()
+
+
 def test_transcript_follows_playback_deep_link_keys_and_speed(
     review: Review, browser: Any, tmp_path: Path
 ) -> None:

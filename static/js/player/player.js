@@ -350,16 +350,25 @@ export class Player {
   play() {
     const audio = this.audio;
     this.hideError();
-    this.ensureGraph();
-    if (this.graph && this.graph.context.state === "suspended") this.graph.context.resume();
+    // A side muted or soloed must never be heard: then the graph comes first. Otherwise the
+    // media element starts loading first and the graph (slow to create on a busy tablet) is
+    // built in the next task, while the first bytes are on their way.
+    const routed = this.solo.caller || this.solo.assistant || this.muted.caller || this.muted.assistant;
+    if (routed || this.graph) this.startGraph();
     if (this.pendingUrl) this.swapSrc(this.pendingUrl, false);
     audio.preload = "auto";
     if (audio.readyState < 3) { this.setState("buffering"); this.say(navigator.onLine ? "Loading the audio…" : "Offline: the audio cannot load until the connection is back."); }
     const started = audio.play();
+    if (!this.graph) setTimeout(() => { if (!this.destroyed) this.startGraph(); }, 0);
     if (started && started.catch) started.catch((err) => {
       if (this.destroyed) return;
       if (err && err.name === "NotAllowedError") this.showError("The browser blocked playback: press Play again.", () => this.play());
     });
+  }
+
+  startGraph() {
+    this.ensureGraph();
+    if (this.graph && this.graph.context.state === "suspended") this.graph.context.resume();
   }
 
   onWaiting() {
