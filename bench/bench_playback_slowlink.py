@@ -8,14 +8,16 @@ fetched for calls that are opened and never played (at most a few KB each).
 Targets: tap to waveform <= 350 ms, Play to sound <= 300 ms (medians), MP3 bytes for an
 unplayed call <= 8 KB. Sound means the media element's "playing" event: audio is flowing.
 
-Play is measured twice: "reached" moves the pointer onto the player 300 ms before the click
-(as a mouse, a keyboard's focus or a finger landing on Play does: the player starts loading
-then); "cold" clicks a player nothing touched before (a script's click). The target applies
-to "reached"; "cold" is printed as the reference of the same run.
+Play is measured twice: "cold" clicks a player nothing touched before (a script's click, no
+pointer on it first: only the few KB the panel fetched when it opened are there); "reached"
+moves the pointer onto the player 300 ms before the click (as a mouse, a keyboard's focus or a
+finger landing on Play does: the player starts loading then). The target applies to "cold",
+the harder case; "reached" is printed beside it.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -135,17 +137,19 @@ def main() -> int:
                 f"{play:.0f} ms reached / {cold:.0f} ms cold, MP3 bytes before play {mp3}"
             )
     tap_median, tap_text = median_spread(taps)
-    play_median, play_text = median_spread(plays)
-    cold_median, _ = median_spread(colds)
+    _, play_text = median_spread(plays)
+    cold_median, cold_text = median_spread(colds)
     print(
         f"link: {RTT_MS} ms RTT, {DOWN_BPS / 1e6:g} Mbps down, {UP_BPS / 1e3:g} kbps up, "
         f"CPU x{CPU_SLOWDOWN}; {OPENS} calls each opened once (no cache)"
     )
     print(f"tap to waveform: {tap_text}")
-    print(f"play to sound:   {play_text}")
-    print(f"play to sound, cold (reference): median {cold_median:.0f} ms")
+    print(f"play to sound, cold: {cold_text}")
+    print(f"play to sound, reached: {play_text}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"load average at the end (1, 5, 15 min): {load}")
     ok = verdict("tap to waveform (ms)", tap_median, TAP_TARGET_MS, at_most=True)
-    ok = verdict("play to sound (ms)", play_median, PLAY_TARGET_MS, at_most=True) and ok
+    ok = verdict("play to sound, cold (ms)", cold_median, PLAY_TARGET_MS, at_most=True) and ok
     ok = verdict("MP3 bytes before play", max(unplayed), UNPLAYED_MP3_BYTES, at_most=True) and ok
     return 0 if ok else 1
 

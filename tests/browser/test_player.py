@@ -45,15 +45,26 @@ def seeded(
 
 
 def _open_panel(
-    browser: Any, s: Seeded, *, fake_clock: bool = False, **context_args: Any
+    browser: Any,
+    s: Seeded,
+    *,
+    fake_clock: bool = False,
+    plain_src: bool = False,
+    **context_args: Any,
 ) -> tuple[Any, Any, list[str]]:
     context = browser.new_context(**context_args)
     page = context.new_page()
+    if plain_src:
+        # A browser without Media Source Extensions: the element plays the signed URL itself.
+        page.add_init_script("delete window.MediaSource")
     if fake_clock:
         # The page's timers and Date run on a clock the test can move ahead.
         page.clock.install()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
+    ranges: list[str] = []
+    page.on("request", lambda r: ".mp3" in r.url and ranges.append(r.headers.get("range", "")))
+    page.mp3_ranges = ranges
     sign_in(page, s.url, s.email)
     requests.clear()
     page.goto(f"{s.url}/calls/{s.call_id}")
@@ -85,10 +96,20 @@ def _position(page: Any) -> float:
 
 def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None:
     context, page, requests = _open_panel(browser, seeded)
-    # The waveform is drawn from peaks alone (inline in the panel, or fetched): no MP3 yet.
+    # The waveform is drawn from peaks alone (inline in the panel, or fetched); of the MP3 only
+    # its first 8 KB come before Play (one Range request), so Play starts without a round trip.
     inline = page.locator("[data-player] script[data-peaks]").count() == 1
     assert inline or any(u.endswith("/peaks.json") for u in requests)
-    assert not any(".mp3" in u for u in requests)
+    page.wait_for_function(
+        """() => performance.getEntriesByType('resource')
+                 .some(e => e.name.includes('.mp3') && e.responseEnd > 0)"""
+    )
+    assert page.mp3_ranges == ["bytes=0-8191"]
+    fetched = page.evaluate(
+        """() => performance.getEntriesByType('resource').filter(e => e.name.includes('.mp3'))
+                 .reduce((n, e) => n + e.encodedBodySize, 0)"""
+    )
+    assert fetched == 8192
     if shot := __import__("os").environ.get("TALKTURO_PLAYER_SHOT"):
         page.screenshot(path=shot)
     colors = _pixels(page)
@@ -153,23 +174,38 @@ def test_waveform_play_seek_speed_keyboard(seeded: Seeded, browser: Any) -> None
     context.close()
 
 
-def test_signed_url_renewed_mid_playback_without_losing_place(seeded: Seeded, browser: Any) -> None:
-    context, page, requests = _open_panel(browser, seeded, fake_clock=True)
+@pytest.mark.parametrize("streaming", [True, False], ids=["mediasource", "plain-src"])
+def test_signed_url_renewed_mid_playback_without_losing_place(
+    seeded: Seeded, browser: Any, streaming: bool
+) -> None:
+    context, page, requests = _open_panel(browser, seeded, fake_clock=True, plain_src=not streaming)
     player = "document.querySelector('[data-player]')"
     audio = f"{player}.querySelector('audio')"
+    # The signed URL the player loads from (streamed through MediaSource, or the element's src).
+    url = "window.talkturoPlayer.instances()[0].url"
     first_src = page.evaluate(f"() => {audio}.getAttribute('src')")
+    assert page.evaluate(f"() => {url}") == first_src
     first_expires = int(page.evaluate(f"() => {player}.dataset.expires"))
     page.click("[data-play]")
     page.wait_for_function(f"() => {audio}.currentTime > 1.0", timeout=10000)
+    assert page.evaluate(f"() => {audio}.src.startsWith('blob:')") == streaming
 
     # 51 minutes on (the URL lives an hour): the player fetches fresh URLs and plays on.
     page.clock.fast_forward("51:00")
     page.wait_for_function(f"() => +{player}.dataset.expires > {first_expires}")
     assert any(seeded.call_id in u and "recording-url" in u for u in requests), requests
     assert not page.evaluate(f"() => {audio}.paused")
+    at = page.evaluate(f"() => {audio}.currentTime")
+    if streaming:
+        # Streamed: the new URL is taken at once for what is still to fetch; nothing reloads.
+        assert page.evaluate(f"() => {url}") != first_src
+        assert f"expires={first_expires}" not in page.evaluate(f"() => {url}")
+        page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > {at + 0.5}")
+        assert page.evaluate(f"() => {player}.querySelector('[data-error]').hidden")
+        context.close()
+        return
     # While playing, the source is swapped only shortly before the old one expires.
     assert page.evaluate(f"() => {audio}.getAttribute('src')") == first_src
-    at = page.evaluate(f"() => {audio}.currentTime")
     page.clock.fast_forward("09:00")
     page.wait_for_function(f"() => {audio}.getAttribute('src') !== {first_src!r}")
     # The new URL plays on from where the old one was, not from the start.
@@ -179,6 +215,28 @@ def test_signed_url_renewed_mid_playback_without_losing_place(seeded: Seeded, br
     assert page.evaluate(f"() => {player}.querySelector('[data-error]').hidden")
     new_src = page.evaluate(f"() => {audio}.getAttribute('src')")
     assert f"expires={first_expires}" not in new_src
+    context.close()
+
+
+def test_a_broken_stream_falls_back_to_the_plain_source(seeded: Seeded, browser: Any) -> None:
+    context, page, _ = _open_panel(browser, seeded)
+    # The rest of the file cannot be fetched (the first 8 KB came when the panel opened).
+    page.route(
+        "**/recording.mp3*",
+        lambda route: (
+            route.abort()
+            if route.request.headers.get("range", "").startswith("bytes=8192-")
+            else route.continue_()
+        ),
+    )
+    page.click("[data-play]")
+    audio = "document.querySelector('[data-player] audio')"
+    page.wait_for_function(
+        "() => document.querySelector('[data-player]').dataset.streaming === '0'", timeout=10000
+    )
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime > 1.0", timeout=10000)
+    assert not page.evaluate(f"() => {audio}.src.startsWith('blob:')")
+    assert page.evaluate("() => document.querySelector('[data-player] [data-error]').hidden")
     context.close()
 
 

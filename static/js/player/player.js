@@ -6,6 +6,7 @@
 import { clock, spoken } from "./format.js";
 import { findMarks, renderMarks, renderNoteMarks } from "./marks.js";
 import { Renewal } from "./renewal.js";
+import { Stream, streamable } from "./stream.js";
 import { Waveform, peakMaximum } from "./waveform.js";
 
 const ARROW_STEP_S = 5;
@@ -37,6 +38,9 @@ export class Player {
     // The server's duration (the header shows the same figure); the audio's refines the maths.
     this.serverDuration = (parseInt(root.dataset.durationMs, 10) || 0) / 1000;
     this.duration = this.serverDuration;
+    // The signed MP3 URL now (renewed from time to time); the element may play it through MSE.
+    this.url = this.audio.getAttribute("src");
+    this.stream = streamable(this.serverDuration) ? new Stream(this.audio, this.serverDuration, () => this.plainSrc()) : null;
     this.peaks = null;
     this.marks = [];
     const startAt = parseFloat(root.dataset.startAt);
@@ -76,6 +80,9 @@ export class Player {
     this.on(audio, "pause", this.onPause);
     this.on(audio, "ended", this.onPlayState);
     this.on(audio, "waiting", this.onWaiting);
+    // A seek within what is already buffered ends without a new "playing": sound flows again.
+    this.on(audio, "seeked", this.onFlowing);
+    this.on(audio, "canplay", this.onFlowing);
     this.on(audio, "stalled", this.onWaiting);
     this.on(audio, "timeupdate", this.update);
     this.on(audio, "loadedmetadata", this.onMetadata);
@@ -89,6 +96,7 @@ export class Player {
     this.on(this.root, "pointerenter", this.warmUp);
     this.on(this.root, "focusin", this.warmUp);
     this.on(this.playButton, "pointerdown", this.warmUp);
+    this.on(this.playButton, "pointerdown", this.startGraph);
     this.on(window, "offline", this.onConnection);
     this.on(window, "online", this.onConnection);
     for (const button of this.root.querySelectorAll("[data-side]")) {
@@ -106,17 +114,23 @@ export class Player {
       this.resizer = new ResizeObserver(() => this.draw());
       this.resizer.observe(this.wave);
     }
+    // One drawing once everything is set (each drawing lays the page out first), not one per step.
+    this.holdDraw = true;
     this.applySpeed(this.initialSpeed());
     this.applyGains();
     this.refreshNotes();
     this.update();
-    this.loadPeaks();
+    const inline = this.loadPeaks();
+    this.holdDraw = false;
+    // Inline peaks arrive in a microtask and draw then; fetched ones show the empty axis first.
+    if (!inline) this.draw();
     this.renewal.schedule();
     if (!navigator.onLine) this.onConnection();
   }
 
   destroy() {
     cancelAnimationFrame(this.frame);
+    if (this.stream) this.stream.stop();
     this.renewal.stop();
     if (this.resizer) this.resizer.disconnect();
     if (this.follower) this.follower.destroy();
@@ -178,9 +192,11 @@ export class Player {
         const why = navigator.onLine ? "The waveform could not be loaded" : "The waveform could not be loaded: you are offline";
         this.showError(why + "; playback may still work.", () => this.loadPeaks());
       });
+    return !!inline;
   }
 
   draw() {
+    if (this.holdDraw) return;
     this.waveform.setDuration(this.duration);
     const painted = this.waveform.draw(this.position());
     this.root.dataset.layerBuilds = String(this.waveform.layerBuilds);
@@ -188,7 +204,34 @@ export class Player {
       this.painted = true;
       this.root.dataset.painted = "1";
       if (window.performance && performance.mark) performance.mark("talkturo:waveform-painted");
+      // Once the waveform is up: the first few KB of the MP3, so Play starts without a round trip.
+      setTimeout(() => this.prefetchHead(), 0);
     }
+  }
+
+  prefetchHead() {
+    if (!this.stream || this.destroyed || !navigator.onLine || (navigator.connection && navigator.connection.saveData)) return;
+    this.stream.prefetch(this.url);
+  }
+
+  /* Streaming failed (or cannot start): the element plays the signed URL itself, from here. */
+  plainSrc() {
+    if (this.destroyed) return;
+    const audio = this.audio;
+    const at = this.position();
+    const wasPlaying = !audio.paused || this.root.dataset.state === "playing" || this.root.dataset.state === "buffering";
+    audio.setAttribute("src", this.url);
+    this.root.dataset.src = this.url;
+    this.root.dataset.streaming = "0";
+    this.pendingSeek = at;
+    audio.load();
+    if (wasPlaying) this.play();
+  }
+
+  startStream() {
+    if (!this.stream || this.stream.attached || this.stream.failed) return;
+    this.root.dataset.streaming = "1";
+    this.stream.attach(this.url);
   }
 
   /* When the agent reaches for the player (pointer over it, focus in it, a finger down on
@@ -196,7 +239,8 @@ export class Player {
      looked at fetches no audio. */
   warmUp() {
     if (this.audio.preload === "none" && navigator.onLine && !(navigator.connection && navigator.connection.saveData)) {
-      this.audio.preload = "metadata";
+      if (this.stream && !this.stream.failed) this.startStream();
+      else this.audio.preload = "metadata";
     }
   }
 
@@ -351,15 +395,16 @@ export class Player {
     const audio = this.audio;
     this.hideError();
     // A side muted or soloed must never be heard: then the graph comes first. Otherwise the
-    // media element starts loading first and the graph (slow to create on a busy tablet) is
-    // built in the next task, while the first bytes are on their way.
+    // graph (a Web Audio context: slow to create on a busy tablet, and it would hold up the
+    // media element's loading) is built once sound flows ("playing"), or when a pointer
+    // lands on Play before the click.
     const routed = this.solo.caller || this.solo.assistant || this.muted.caller || this.muted.assistant;
     if (routed || this.graph) this.startGraph();
     if (this.pendingUrl) this.swapSrc(this.pendingUrl, false);
+    this.startStream();
     audio.preload = "auto";
     if (audio.readyState < 3) { this.setState("buffering"); this.say(navigator.onLine ? "Loading the audio…" : "Offline: the audio cannot load until the connection is back."); }
     const started = audio.play();
-    if (!this.graph) setTimeout(() => { if (!this.destroyed) this.startGraph(); }, 0);
     if (started && started.catch) started.catch((err) => {
       if (this.destroyed) return;
       if (err && err.name === "NotAllowedError") this.showError("The browser blocked playback: press Play again.", () => this.play());
@@ -378,6 +423,10 @@ export class Player {
     this.showPlaying(false);
   }
 
+  onFlowing() {
+    if (!this.audio.paused && this.audio.readyState >= 3) this.onPlayState();
+  }
+
   showPlaying(playing) {
     this.playButton.setAttribute("aria-label", playing ? "Pause" : "Play");
     this.playButton.classList.toggle("is-playing", playing);
@@ -391,6 +440,7 @@ export class Player {
     if (flowing) { this.setState("playing"); this.say(""); }
     else if (playing) this.setState("buffering");
     else this.setState("paused");
+    if (flowing && !this.graph) setTimeout(() => { if (!this.destroyed && !this.audio.paused) this.startGraph(); }, 0);
     this.showPlaying(playing && flowing);
     cancelAnimationFrame(this.frame);
     if (playing) {
@@ -529,8 +579,9 @@ export class Player {
     this.root.dataset.expires = String(urls.expires);
     this.download.href = urls.download_url;
     const audio = this.audio;
-    // Idle or paused: swap now. Playing: on the next pause, or just before expiry.
-    if (audio.paused || audio.readyState === 0) this.swapSrc(urls.mp3_url, false);
+    // Idle, paused or streaming (nothing reloads): swap now. Playing: on the next pause, or
+    // just before expiry.
+    if (audio.paused || audio.readyState === 0 || (this.stream && this.stream.active)) this.swapSrc(urls.mp3_url, false);
     else {
       this.pendingUrl = urls.mp3_url;
       const left = urls.expires - Date.now() / 1000;
@@ -541,6 +592,13 @@ export class Player {
   swapSrc(url, resume) {
     const audio = this.audio;
     this.pendingUrl = null;
+    this.url = url;
+    if (this.stream) this.stream.url = url;
+    if (this.stream && this.stream.active) {
+      // What is still to come is fetched from the new URL; what plays stays as it is.
+      this.root.dataset.src = url;
+      return;
+    }
     if (audio.getAttribute("src") === url) return;
     const loaded = audio.readyState > 0;
     const at = this.position();
@@ -557,6 +615,8 @@ export class Player {
   onError() {
     const audio = this.audio;
     if (!audio.error || this.destroyed) return;
+    // The streamed copy failed to decode: the element plays the URL itself (plainSrc).
+    if (this.stream && this.stream.active) { this.stream.fail(); return; }
     const now = Date.now();
     const at = this.position();
     const wasPlaying = !audio.paused || this.root.dataset.state === "playing" || this.root.dataset.state === "buffering";
