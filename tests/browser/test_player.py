@@ -324,3 +324,30 @@ def test_service_worker_and_offline_shell(seeded: Seeded, browser: Any) -> None:
     assert radius == "10px"
     context.set_offline(False)
     context.close()
+
+
+def test_player_modules_come_in_one_round_trip(seeded: Seeded, browser: Any) -> None:
+    # Every module of the player's import graph is preloaded by the page, none found only by
+    # an import (each import level would cost one more round trip on a slow link).
+    context, page, _ = _open_panel(browser, seeded)
+    graph = page.evaluate(
+        """async () => {
+          const seen = new Set();
+          const walk = async (url) => {
+            if (seen.has(url)) return;
+            seen.add(url);
+            const text = await (await fetch(url)).text();
+            for (const m of text.matchAll(/from\\s+["'](\\.[^"']+)["']/g)) {
+              await walk(new URL(m[1], url).href);
+            }
+          };
+          await walk(new URL('/static/js/player/index.js', location.href).href);
+          const preloaded = Array.from(document.querySelectorAll('link[rel=modulepreload]'))
+            .map(l => l.href);
+          return [Array.from(seen).sort(), preloaded.sort()];
+        }"""
+    )
+    imported, preloaded = graph
+    assert len(imported) >= 7, imported
+    assert set(imported) <= set(preloaded), set(imported) - set(preloaded)
+    context.close()
