@@ -1,5 +1,5 @@
 """Opening a call's panel in Chromium: time to the first waveform paint, and bytes fetched
-before play is pressed (the peaks, never the MP3).
+before play is pressed (the peaks, and of the MP3 only its first 8 KB, so Play starts at once).
 
 Reference measured in the same run: the MP3's size, which a player that decodes audio to
 draw its waveform would have to fetch first. Target: bytes before play <= 10% of the MP3.
@@ -75,7 +75,7 @@ def main() -> int:
                     .reduce((n, e) => n + e.transferSize, 0)"""
             )
             mp3_bytes = sum(v for u, v in sizes.items() if ".mp3" in u)
-            assert mp3_bytes == 0, "the MP3 was fetched before play"
+            assert mp3_bytes <= 8192, f"{mp3_bytes} MP3 bytes fetched before play"
             paint_ms.append(float(ms))
             fetched.append(int(transfer))
             progress(
@@ -89,7 +89,10 @@ def main() -> int:
         f" peaks JSON {len(speech.peaks_json)} bytes"
     )
     print(f"time to first waveform paint over {OPENS} opens: {paint}")
-    print(f"bytes fetched before play: {wire} (peaks only, gzip; later opens hit the HTTP cache)")
+    print(
+        f"bytes fetched before play: {wire} (peaks, gzip, and the MP3's first 8 KB; "
+        "later opens hit the HTTP cache)"
+    )
     return (
         0
         if verdict("bytes before play / MP3 size", wire / len(speech.mp3), 0.1, at_most=True)

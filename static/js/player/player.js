@@ -1,7 +1,8 @@
 /*
- * One recording player: an <audio> element that fetches nothing until play (or a few KB of
- * metadata), the waveform, the talk-over/dead-air strip, note markers, solo/mute per side
- * through Web Audio, visible loading/buffering/offline states, and signed-URL renewal.
+ * One recording player: an <audio> element fed through MSE (stream.js: the first 8 KB when the
+ * panel opens, the rest on play or when the agent reaches for the player), the waveform, the
+ * talk-over/dead-air strip, note markers, solo/mute per side through Web Audio, visible
+ * loading/buffering/offline states, and signed-URL renewal.
  */
 import { clock, spoken } from "./format.js";
 import { findMarks, renderMarks, renderNoteMarks } from "./marks.js";
