@@ -351,3 +351,36 @@ def test_player_modules_come_in_one_round_trip(seeded: Seeded, browser: Any) -> 
     assert len(imported) >= 7, imported
     assert set(imported) <= set(preloaded), set(imported) - set(preloaded)
     context.close()
+
+
+def test_a_seek_far_past_the_stream_fetches_from_there(seeded: Seeded, browser: Any) -> None:
+    duration = seeded.speech.duration_ms / 1000
+    assert duration > 15, "the seeded call must outlast the head and the far-ahead margin"
+    context, page, _ = _open_panel(browser, seeded)
+    # The rest of the stream never arrives (a slow link): only the first 8 KB play.
+    stalled: list[Any] = []
+    page.route(
+        "**/recording.mp3*",
+        lambda route: (
+            stalled.append(route)
+            if route.request.headers.get("range", "").startswith("bytes=8192-")
+            else route.continue_()
+        ),
+    )
+    page.click("[data-play]")
+    audio = "document.querySelector('[data-player] audio')"
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.src.startsWith('blob:')")
+    target = duration - 3
+    page.evaluate(
+        "ms => document.dispatchEvent(new CustomEvent('talkturo:seek', {detail: {ms}}))",
+        int(target * 1000),
+    )
+    # The player leaves the stream for the signed URL and plays from the target at once.
+    page.wait_for_function(
+        "() => document.querySelector('[data-player]').dataset.streaming === '0'", timeout=10000
+    )
+    page.wait_for_function(
+        f"t => !{audio}.paused && {audio}.currentTime > t", arg=target, timeout=10000
+    )
+    assert not page.evaluate(f"() => {audio}.src.startsWith('blob:')")
+    context.close()

@@ -8,9 +8,12 @@ import { clock, spoken } from "./format.js";
 import { findMarks, renderMarks, renderNoteMarks } from "./marks.js";
 import { Renewal } from "./renewal.js";
 import { Stream, streamable } from "./stream.js";
+
 import { Waveform, peakMaximum } from "./waveform.js";
 
 const ARROW_STEP_S = 5;
+// A seek this far past the streamed part goes to the plain src (Range from there) instead.
+const FAR_AHEAD_SECONDS = 10;
 const SKIP_S = 15;
 const SIDES = ["caller", "assistant"];
 const SPEED_KEY = "talkturo:speed";
@@ -267,6 +270,10 @@ export class Player {
   onMetadata() {
     const audio = this.audio;
     if (isFinite(audio.duration) && audio.duration > 0) this.duration = audio.duration;
+    if (this.pendingSeek !== null && this.farAhead(this.pendingSeek)) {
+      this.stream.fail();
+      return;
+    }
     if (this.pendingSeek !== null) {
       audio.currentTime = Math.min(this.pendingSeek, this.duration);
       this.pendingSeek = null;
@@ -276,8 +283,24 @@ export class Player {
     this.update();
   }
 
+  /* True when ``seconds`` lies well past what the stream has delivered: a seek there would wait
+     for everything before it, where the plain src fetches from that point by Range at once. */
+  farAhead(seconds) {
+    const stream = this.stream;
+    if (!stream || !stream.active || stream.done) return false;
+    const ranges = this.audio.buffered;
+    const reached = ranges.length ? ranges.end(ranges.length - 1) : 0;
+    return seconds > reached + FAR_AHEAD_SECONDS;
+  }
+
   seek(seconds) {
     const target = Math.max(0, Math.min(seconds, this.duration || seconds));
+    if (this.farAhead(target)) {
+      this.pendingSeek = target;
+      this.stream.fail();
+      this.update();
+      return;
+    }
     if (this.audio.readyState === 0) this.pendingSeek = target;
     else this.audio.currentTime = target;
     this.update();
