@@ -114,6 +114,23 @@ def post_call(http: Any, assistant_id: str) -> str:
     return str(r.json()["id"])
 
 
+async def send_paced(
+    ws: Any, frames: list[tuple[str, str]], on_sent: Callable[[float], None]
+) -> None:
+    """Send each (inbound, outbound) frame pair on ``ws`` 20 ms after the last, from now;
+    ``on_sent(lag)`` after each pair with how late it went out, in seconds."""
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    for k, (inbound, outbound) in enumerate(frames):
+        due = t0 + k * 0.02
+        now = loop.time()
+        if due > now:
+            await asyncio.sleep(due - now)
+        await ws.send(inbound)
+        await ws.send(outbound)
+        on_sent(loop.time() - due)
+
+
 def generator_command(
     script: str,
     http: Any,

@@ -45,6 +45,7 @@ def cpu_seconds(pid: int) -> float:
 async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: float) -> None:
     import websockets
 
+    from bench._common import send_paced
     from bench.bench_ingest_load import START, _frames
 
     frames = _frames(seconds)
@@ -54,24 +55,18 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int, warmup: 
     n = len(calls)
     t_begin = time.monotonic()
 
-    async def one(call_id: str, offset: float) -> None:
+    def counted(lag: float) -> None:
         nonlocal worst, sent
+        sent += 1
+        worst = max(worst, lag)
+
+    async def one(call_id: str, offset: float) -> None:
         await asyncio.sleep(offset)
         # No keepalive pings: on a busy machine a late pong must not end a stream.
         url_ = f"{url}/api/v1/calls/{call_id}/media"
         async with websockets.connect(url_, ping_interval=None) as ws:
             await ws.send(start)
-            loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            for k, (inbound, outbound) in enumerate(frames):
-                due = t0 + k * 0.02
-                now = loop.time()
-                if due > now:
-                    await asyncio.sleep(due - now)
-                await ws.send(inbound)
-                await ws.send(outbound)
-                sent += 1
-                worst = max(worst, loop.time() - due)
+            await send_paced(ws, frames, counted)
             await ws.send(json.dumps({"event": "stop"}))
             await ws.wait_closed()
 

@@ -60,6 +60,8 @@ START = {
 async def _generate(url: str, key: str, calls: list[str], seconds: int) -> dict[str, float]:
     import websockets
 
+    from bench._common import send_paced
+
     frames = _frames(seconds)
     start = json.dumps({**START, "start": {**START["start"], "customParameters": {"token": key}}})
     worst = 0.0
@@ -67,23 +69,19 @@ async def _generate(url: str, key: str, calls: list[str], seconds: int) -> dict[
     bad = 0
     stops: dict[str, float] = {}
 
+    def late(lag: float) -> None:
+        nonlocal worst
+        worst = max(worst, lag)
+
     async def one(call_id: str, offset: float) -> None:
-        nonlocal worst, drain, bad
+        nonlocal drain, bad
         await asyncio.sleep(offset)
         # No keepalive pings: on a busy machine a late pong must not end a stream.
         url_ = f"{url}/api/v1/calls/{call_id}/media"
         async with websockets.connect(url_, ping_interval=None) as ws:
             await ws.send(start)
+            await send_paced(ws, frames, late)
             loop = asyncio.get_running_loop()
-            t0 = loop.time()
-            for k, (inbound, outbound) in enumerate(frames):
-                due = t0 + k * 0.02
-                now = loop.time()
-                if due > now:
-                    await asyncio.sleep(due - now)
-                await ws.send(inbound)
-                await ws.send(outbound)
-                worst = max(worst, loop.time() - due)
             sent = loop.time()
             stops[call_id] = time.time()
             await ws.send(json.dumps({"event": "stop"}))

@@ -6,8 +6,12 @@ event, or raises :class:`StreamRefused`. The session acts on the events.
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+import msgspec
+import pybase64
 
 from audio import LegFormat
 from audio.formats import Leg
@@ -81,3 +85,42 @@ class Dialect(Protocol):
     def held(self) -> list[Media]:
         """Media held back to be put in order, handed over once when the stream ends."""
         ...
+
+
+# What every dialect checks the same way.
+
+
+def decode_frame(raw: str | bytes | None) -> dict[str, Any]:
+    """A frame as a JSON object with an ``event``, or StreamRefused (1003)."""
+    if raw is None or isinstance(raw, bytes):
+        raise StreamRefused(UNSUPPORTED, "binary frames are not accepted: send JSON text")
+    try:
+        msg = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise StreamRefused(UNSUPPORTED, "malformed JSON") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
+        raise StreamRefused(UNSUPPORTED, "a message must be a JSON object with an event")
+    return msg
+
+
+def start_token(start: Any, params_key: str) -> str | None:
+    """The sender's token from a start message's custom parameters (``params_key``)."""
+    if not isinstance(start, dict):
+        raise StreamRefused(UNSUPPORTED, "start must be an object")
+    params = start.get(params_key) or {}
+    if not isinstance(params, dict):
+        raise StreamRefused(UNSUPPORTED, f"start.{params_key} must be an object")
+    token = params.get("token")
+    return token if isinstance(token, str) and token else None
+
+
+def media_payload(media: dict[str, Any]) -> bytes:
+    """A media message's base64 payload as bytes, or StreamRefused (1003)."""
+    payload = media.get("payload")
+    if not isinstance(payload, str):
+        raise StreamRefused(UNSUPPORTED, "media.payload must be base64 text")
+    try:
+        # pybase64: the same strict check, several times faster than binascii (SIMD).
+        return pybase64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None

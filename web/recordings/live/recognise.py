@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from web.recordings.live.events import Dialect, Event, Ignored, Media, StreamRefused
-from web.recordings.live.telnyx import Telnyx, decode_frame, is_telnyx
+from web.recordings.live.events import Dialect, Event, Ignored, Media, StreamRefused, decode_frame
+from web.recordings.live.telnyx import Telnyx, is_telnyx
 from web.recordings.live.twilio import Twilio
 
 _IGNORED = Ignored()

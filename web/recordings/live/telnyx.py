@@ -10,13 +10,9 @@ chunk by its timestamp, whatever order frames came in.
 
 from __future__ import annotations
 
-import binascii
 import heapq
 from dataclasses import replace
 from typing import Any
-
-import msgspec
-import pybase64
 
 from audio import AudioError, LegFormat
 from audio.codecs import ENCODINGS
@@ -30,6 +26,9 @@ from web.recordings.live.events import (
     Start,
     Stop,
     StreamRefused,
+    decode_frame,
+    media_payload,
+    start_token,
 )
 from web.recordings.live.transcode import Transcoder, transcoder
 from web.recordings.live.twilio import MAX_CALL_MS, TRACKS, dtmf_event
@@ -87,13 +86,7 @@ class Telnyx:
         return out
 
     def _start(self, start: Any) -> Start:
-        if not isinstance(start, dict):
-            raise StreamRefused(UNSUPPORTED, "start must be an object")
-        params = start.get("custom_parameters") or {}
-        if not isinstance(params, dict):
-            raise StreamRefused(UNSUPPORTED, "start.custom_parameters must be an object")
-        token = params.get("token")
-        token = token if isinstance(token, str) and token else None
+        token = start_token(start, "custom_parameters")
         try:
             fmt = self._formats(start.get("media_format"))
         except StreamRefused as exc:
@@ -135,13 +128,7 @@ class Telnyx:
         ts = _whole(media.get("timestamp"), MAX_CALL_MS, "media.timestamp")
         if "chunk" in media:
             _whole(media["chunk"], 2**53, "media.chunk")
-        payload = media.get("payload")
-        if not isinstance(payload, str):
-            raise StreamRefused(UNSUPPORTED, "media.payload must be base64 text")
-        try:
-            data = pybase64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError):
-            raise StreamRefused(UNSUPPORTED, "media.payload is not valid base64") from None
+        data = media_payload(media)
         decode = self._decoders.get(leg)
         if decode is None:
             return Media(track, leg, ts, data)
@@ -155,19 +142,6 @@ class Telnyx:
             return _IGNORED
         first = heapq.heappop(waiting)[3]
         return replace(first, payload=decode(first.payload))
-
-
-def decode_frame(raw: str | bytes | None) -> dict[str, Any]:
-    """A frame as a JSON object with an ``event``, or StreamRefused (1003)."""
-    if raw is None or isinstance(raw, bytes):
-        raise StreamRefused(UNSUPPORTED, "binary frames are not accepted: send JSON text")
-    try:
-        msg = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise StreamRefused(UNSUPPORTED, "malformed JSON") from None
-    if not isinstance(msg, dict) or not isinstance(msg.get("event"), str):
-        raise StreamRefused(UNSUPPORTED, "a message must be a JSON object with an event")
-    return msg
 
 
 def is_telnyx(msg: dict[str, Any]) -> bool:
