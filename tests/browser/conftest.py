@@ -64,6 +64,21 @@ def seeded_server(
     return server.url, result
 
 
+def touch_page(browser: Any, width: int, height: int, touch: bool) -> Any:
+    """A page in a new context of ``width`` x ``height`` (a phone or tablet when ``touch`` and
+    narrower than 1000 px); ``page.errors`` collects the page's uncaught errors."""
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        has_touch=touch,
+        is_mobile=touch and width < 1000,
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    return page
+
+
 def sign_in(page: Any, url: str, email: str) -> Any:
     """Sign ``email`` in on ``page`` through the login form of the server at ``url``;
     returns the page, on the calls list."""

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import sign_in, touch_page
 from tests.browser.test_dashboard import _axe_serious
-from tests.conftest import PASSWORD, in_thread, make_env, make_tenant
+from tests.conftest import in_thread, make_env, make_tenant
 from tests.playback.conftest import SpeechRecording, make_speech_recording, seed_call_on
 from web.db import close_db, open_db
 from web.models import Recording
@@ -75,20 +76,7 @@ def site(tmp_path: Path, db_url: str, server_factory: Any, redact_speech: Speech
 
 
 def _page(browser: Any, site: Site, email: str, width: int, height: int, touch: bool) -> Any:
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        has_touch=touch,
-        is_mobile=touch and width < 1000,
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
-    page.goto(f"{site.url}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/calls**")
+    page = sign_in(touch_page(browser, width, height, touch), site.url, email)
     page.goto(f"{site.url}/calls/{site.call_id}")
     page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
     return page

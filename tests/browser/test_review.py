@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import seeded_server, sign_in
+from tests.browser.conftest import seeded_server, sign_in, touch_page
 from tests.browser.test_dashboard import _axe_serious
 from tests.conftest import make_tenant
 from tests.dashboard._data import add_messages, seed
@@ -63,15 +63,7 @@ def review(
 
 
 def _page(browser: Any, r: Review, email: str, width: int, height: int, touch: bool) -> Any:
-    context = browser.new_context(
-        viewport={"width": width, "height": height},
-        has_touch=touch,
-        is_mobile=touch and width < 1000,
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
+    page = touch_page(browser, width, height, touch)
     sign_in(page, r.url, email)
     return page
 
