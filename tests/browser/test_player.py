@@ -195,6 +195,12 @@ def test_signed_url_renewed_mid_playback_without_losing_place(
     page.wait_for_function(f"() => +{player}.dataset.expires > {first_expires}")
     assert any(seeded.call_id in u and "recording-url" in u for u in requests), requests
     assert not page.evaluate(f"() => {audio}.paused")
+    # Back near the start: on a busy machine the waits above may have used much of the 15 s
+    # call, and what follows needs it playing on.
+    page.evaluate(
+        "() => document.dispatchEvent(new CustomEvent('talkturo:seek', {detail: {ms: 500}}))"
+    )
+    page.wait_for_function(f"() => !{audio}.paused && {audio}.currentTime < 3")
     at = page.evaluate(f"() => {audio}.currentTime")
     if streaming:
         # Streamed: the new URL is taken at once for what is still to fetch; nothing reloads.
