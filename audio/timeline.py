@@ -21,7 +21,7 @@ from audio.errors import InvalidChunk
 from audio.formats import LEGS, MULAW_SILENCE, Leg, LegFormat, decode_pcm
 
 DEFAULT_REORDER_WINDOW_MS = 200
-DEFAULT_BATCH_MS = 240
+DEFAULT_BATCH_MS = 480
 # Upper bound of one committed batch when catching up (timestamp jump, finish).
 MAX_BATCH_MS = 1000
 # Spare room beyond window + batch before a leg buffer must commit or grow.
@@ -70,9 +70,11 @@ class _LegBuffer:
         self.rate = fmt.sample_rate
         self.dtype = np.dtype(np.uint8) if fmt.encoding == "mulaw" else np.dtype("<i2")
         self.silence = MULAW_SILENCE if fmt.encoding == "mulaw" else 0
-        self.buffer: npt.NDArray[np.generic] = np.full(
-            self.rate * capacity_ms // 1000, self.silence, dtype=self.dtype
-        )
+        self.width = self.dtype.itemsize
+        # The samples as bytes (a payload is copied in by slice, no array made per chunk),
+        # and an array view of the same memory for decoding and moving whole batches.
+        self.raw = bytearray()
+        self.buffer: npt.NDArray[np.generic] = self._allocate(self.rate * capacity_ms // 1000)
         self.base = 0
         self.filled = 0  # relative end of the written region
         self.end = 0  # absolute end of the latest-ending chunk
@@ -80,19 +82,30 @@ class _LegBuffer:
         self.wide = fmt.encoding == "l16"
         self.chunks = self.samples = self.late_dropped = self.late_trimmed = self.reordered = 0
 
+    def _allocate(self, samples: int) -> npt.NDArray[np.generic]:
+        """A new buffer of ``samples`` silent samples (``raw`` and its array view)."""
+        self.raw = bytearray(samples * self.width)
+        buffer = np.frombuffer(self.raw, dtype=self.dtype)
+        buffer[:] = self.silence
+        self.buffer = buffer
+        return buffer
+
     def sample_at(self, ms: int) -> int:
         return ms * self.rate // 1000
 
-    def write(self, start: int, samples: npt.NDArray[np.generic]) -> None:
+    def write(self, start: int, payload: bytes | memoryview) -> None:
+        """Copy ``payload`` (whole samples in the leg's wire format) in from sample ``start``."""
         offset = start - self.base
-        stop = offset + samples.shape[0]
+        stop = offset + len(payload) // self.width
         if stop > self.buffer.shape[0]:
-            grown = np.full(max(stop, 2 * self.buffer.shape[0]), self.silence, dtype=self.dtype)
-            grown[: self.filled] = self.buffer[: self.filled]
-            self.buffer = grown
-        self.buffer[offset:stop] = samples
-        self.filled = max(self.filled, stop)
-        self.end = max(self.end, start + samples.shape[0])
+            old = self.buffer
+            grown = self._allocate(max(stop, 2 * old.shape[0]))
+            grown[: self.filled] = old[: self.filled]
+        self.raw[offset * self.width : stop * self.width] = payload
+        if stop > self.filled:
+            self.filled = stop
+        if start + stop - offset > self.end:
+            self.end = start + stop - offset
 
     def skip(self, stop: int) -> None:
         """Move the committed point to ``stop`` over a stretch nothing was written to."""
@@ -193,26 +206,27 @@ class Timeline:
         buffer.chunks += 1
         if not count:
             return
-        samples = np.frombuffer(payload, dtype=buffer.dtype)
         rate = buffer.rate
         start = timestamp_ms * rate // 1000
         base = buffer.base
+        data: bytes | memoryview = payload
         if start + count <= base:
             buffer.late_dropped += 1
             return
         if start < base:
             buffer.late_trimmed += 1
-            samples = samples[base - start :]
+            data = memoryview(payload)[(base - start) * buffer.width :]
+            count -= base - start
             start = base
         if start < buffer.last_start:
             buffer.reordered += 1
         buffer.last_start = start
-        buffer.samples += samples.shape[0]
+        buffer.samples += count
         start_ms = start * 1000 // rate
-        if start + samples.shape[0] - base > buffer.buffer.shape[0]:
+        if start + count - base > buffer.buffer.shape[0]:
             # Far ahead of the buffer (a timestamp jump): commit what is final before this chunk.
             self._commit_to(max(self.frontier_ms, start_ms) - self.window_ms)
-        buffer.write(start, samples)
+        buffer.write(start, data)
         if start_ms > self.frontier_ms:
             self.frontier_ms = start_ms
 

@@ -235,9 +235,9 @@ def test_finish_reports_the_stream_as_handed_out(
 
 @pytest.mark.parametrize("redact_dtmf", [False, True])
 def test_handed_out_mp3_lags_live_audio_by_well_under_a_second(redact_dtmf: bool) -> None:
-    """At every moment, the frames already handed out decode past (fed time - 1 s).
-
-    Keypad-tone redaction holds DELAY_MS more so a tone's start is still silenceable.
+    """At every moment, the frames already handed out decode past (fed time - 1 s): a crash
+    loses under a second. A batch (480 ms) waits out the reorder window (200 ms) before it is
+    encoded; keypad-tone redaction holds DELAY_MS more so a tone's start is still silenceable.
     """
     recorder = Recorder(MULAW_8K, L16_24K, redact_dtmf=redact_dtmf)
     handed = bytearray()
@@ -249,7 +249,8 @@ def test_handed_out_mp3_lags_live_audio_by_well_under_a_second(redact_dtmf: bool
         _, _, samples = complete_frames_end(handed)
         content_ms = (samples - ENCODER_DELAY_SAMPLES) * 1000 / RATE
         worst_lag_ms = max(worst_lag_ms, ts + 20 - content_ms)
-    assert worst_lag_ms < 700 + (DELAY_MS if redact_dtmf else 0)
+    assert worst_lag_ms < 900 + (DELAY_MS if redact_dtmf else 0)
+    assert worst_lag_ms < 1000
 
 
 def test_shorter_leg_is_padded_with_silence() -> None:
