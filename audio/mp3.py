@@ -96,19 +96,47 @@ def _id3v2_size(data: bytes | bytearray | memoryview) -> int:
     return 0
 
 
-def complete_frames_end(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
-    """Walk frames from the start: (end offset of the last complete frame, frames, samples)."""
+# (second header byte << 8 | third) -> (frame length, samples), or None when not a frame:
+# the length and samples of a Layer III frame depend on these two bytes only.
+_SHAPES: dict[int, tuple[int, int] | None] = {}
+
+
+def _shape(data: bytes | bytearray | memoryview, offset: int) -> tuple[int, int] | None:
+    """(length, samples) of the frame whose header is at ``offset``, None if not one."""
+    if offset + 4 > len(data) or data[offset] != 0xFF:
+        return None
+    key = data[offset + 1] << 8 | data[offset + 2]
+    try:
+        return _SHAPES[key]
+    except KeyError:
+        header = parse_header(data, offset)
+        shape = None if header is None else (header.length, header.samples)
+        _SHAPES[key] = shape
+        return shape
+
+
+def _walk(data: bytes | bytearray | memoryview) -> tuple[int, int, int, int]:
+    """Walk frames from the start: (end of the last complete frame, frames, samples, start of
+    the last complete frame)."""
     offset = _id3v2_size(data)
     frames = samples = 0
-    end = offset
+    end = last = offset
+    size = len(data)
     while True:
-        header = parse_header(data, offset)
-        if header is None or offset + header.length > len(data):
-            return end, frames, samples
-        offset += header.length
+        shape = _shape(data, offset)
+        if shape is None or offset + shape[0] > size:
+            return end, frames, samples, last
+        last = offset
+        offset += shape[0]
         end = offset
         frames += 1
-        samples += header.samples
+        samples += shape[1]
+
+
+def complete_frames_end(data: bytes | bytearray | memoryview) -> tuple[int, int, int]:
+    """Walk frames from the start: (end offset of the last complete frame, frames, samples)."""
+    end, frames, samples, _ = _walk(data)
+    return end, frames, samples
 
 
 @overload
@@ -223,7 +251,7 @@ class Mp3StreamEncoder:
         if not data:
             return b""
         self._carry += data
-        end, frames, samples = complete_frames_end(self._carry)
+        end, frames, samples, last = _walk(self._carry)
         if not frames:
             return b""
         out = bytes(self._carry[:end])
@@ -233,20 +261,14 @@ class Mp3StreamEncoder:
             header = parse_header(out)
             if header is not None and _is_tag_frame(out, header):
                 out = out[header.length :]
+                last -= header.length
                 frames -= 1
                 samples -= header.samples
         self.frames += frames
         self.decoded_samples += samples
-        self._keep_last_frame(out)
+        if frames:
+            self.last_frame = out[last:]
         return out
-
-    def _keep_last_frame(self, data: bytes) -> None:
-        offset = 0
-        while (header := parse_header(data, offset)) is not None:
-            if offset + header.length >= len(data):
-                self.last_frame = data[offset : offset + header.length]
-                return
-            offset += header.length
 
     def skip_silence(self, frames: int) -> int:
         """Account for ``frames`` copies of :attr:`last_frame` written by the caller.
