@@ -206,6 +206,8 @@ def start_local_server(work: Path) -> LocalServer:
         "TALKTURO_DATA_DIR": str(work / "data"),
         "TALKTURO_SECRET_KEY": BENCH_SECRET_KEY,
         "TALKTURO_EMBEDDED_WORKER": "0",
+        # One key streams every call of a load level (150 and more).
+        "TALKTURO_MEDIA_SOCKETS_PER_KEY": "1000",
     }
     settings = load_settings(env)
     key, asst = asyncio.run(_org_with_key(settings))
