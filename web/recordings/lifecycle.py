@@ -89,7 +89,8 @@ async def transition(
     """Move ``rec`` to state ``to`` (with ``fields``) if its row still matches ``where``.
 
     Runs on ``conn``, a transaction the caller opened, so whatever the caller writes beside
-    it commits or rolls back with it. Returns False when the row no longer matched.
+    it commits or rolls back with it (only :func:`move` passes the plain connection, for a
+    change that writes nothing else). Returns False when the row no longer matched.
     """
     query = Recording.filter(id=rec.id)
     if where is not None:
@@ -102,10 +103,23 @@ async def transition(
     return True
 
 
-async def move(rec: Recording, to: RecordingStatus, **fields: Any) -> bool:
-    """:func:`transition` in a transaction of its own."""
+def _records_event(to: RecordingStatus, note: Mapping[str, Any] | None) -> bool:
+    """Whether :func:`_state_changed` writes beside a change to ``to`` (a webhook event)."""
+    return bool((note or {}).get("webhook_event") or _WEBHOOK_EVENTS.get(to))
+
+
+async def move(
+    rec: Recording, to: RecordingStatus, *, note: Mapping[str, Any] | None = None, **fields: Any
+) -> bool:
+    """:func:`transition` in a transaction of its own.
+
+    A change that writes nothing beside the row (no webhook event) is one UPDATE, atomic
+    by itself: it runs without BEGIN and COMMIT, sparing the database round trips.
+    """
+    if not _records_event(to, note):
+        return await transition(rec, to, conn=Recording._meta.db, note=note, **fields)
     async with transaction() as conn:
-        return await transition(rec, to, conn=conn, **fields)
+        return await transition(rec, to, conn=conn, note=note, **fields)
 
 
 async def new_row(
@@ -229,32 +243,11 @@ async def note_error(rec: Recording, error: str) -> None:
 
 
 async def hang_up(rec: Recording) -> None:
-    """A live stream ended: the recording is ``processing`` from now on."""
-    await move(rec, RecordingStatus.PROCESSING)
+    """A live stream ended (or its spool is being finished): ``processing`` from now on.
 
-
-async def measured(
-    rec: Recording,
-    duration_ms: int,
-    size_bytes: int,
-    sha256: str,
-    *,
-    redactions: list[dict[str, Any]] | None = None,
-) -> None:
-    """Note a finished MP3's measures (and the spans its encoder silenced).
-
-    A row still ``recording`` becomes ``processing``.
+    One UPDATE, no event: the cheap change that comes first at a hang-up.
     """
-    fields: dict[str, Any] = {
-        "duration_ms": duration_ms,
-        "size_bytes": size_bytes,
-        "sha256": sha256,
-        "redactions": redactions or [],
-    }
-    if RecordingStatus(rec.status) is RecordingStatus.PROCESSING:
-        await Recording.filter(id=rec.id).update(**fields)
-        return
-    await move(rec, RecordingStatus.PROCESSING, **fields)
+    await move(rec, RecordingStatus.PROCESSING)
 
 
 def backoff_s(attempts: int) -> float:
@@ -262,20 +255,27 @@ def backoff_s(attempts: int) -> float:
     return float(min(MAX_BACKOFF_S, 2 ** max(0, attempts - 1)))
 
 
-async def postpone(rec: Recording, error: str) -> int:
+async def postpone(rec: Recording, error: str, measures: Mapping[str, Any]) -> int:
     """A failed upload: count the attempt, set the retry time, release the claim.
 
-    The row stays ``processing``; returns the number of attempts so far.
+    ``measures`` (the finished MP3's ``duration_ms``, ``size_bytes``, ``sha256`` and
+    ``redactions``) are kept on the row: the retry publishes the spool as they describe it.
+    The row stays (or becomes) ``processing``; returns the number of attempts so far.
     """
     fresh = await Recording.get(id=rec.id)
     attempts = fresh.upload_attempts + 1
-    await Recording.filter(id=rec.id).update(
-        upload_attempts=attempts,
-        last_error=error[:1000],
-        next_attempt_at=datetime.now(UTC) + timedelta(seconds=backoff_s(attempts)),
-        claimed_by=None,
-        claimed_until=None,
-    )
+    fields: dict[str, Any] = {
+        **measures,
+        "upload_attempts": attempts,
+        "last_error": error[:1000],
+        "next_attempt_at": datetime.now(UTC) + timedelta(seconds=backoff_s(attempts)),
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    if RecordingStatus(fresh.status) is RecordingStatus.PROCESSING:
+        await Recording.filter(id=rec.id).update(**fields)
+    else:
+        await move(rec, RecordingStatus.PROCESSING, **fields)
     return attempts
 
 
@@ -285,28 +285,130 @@ async def mark_available(
     duration_ms: int,
     size_bytes: int,
     sha256: str,
+    redactions: Sequence[Mapping[str, Any]] = (),
     purge_at: datetime | None,
 ) -> None:
-    """The objects are stored: the recording is ``available`` and the call has one."""
-    async with transaction() as conn:
+    """The objects are stored: the recording is ``available`` and the call has one.
+
+    The row with its measures, the call and the webhook event commit in one transaction.
+    Recordings that become available at the same moment (many calls hanging up at once)
+    share it: one commit, one sync to disk, instead of one each in turn.
+    """
+    fields: dict[str, Any] = {
+        "duration_ms": duration_ms,
+        "size_bytes": size_bytes,
+        "sha256": sha256,
+        "redactions": [dict(span) for span in redactions],
+        "purge_at": purge_at,
+        "spool_path": "",
+        "multipart_upload_id": None,
+        "next_attempt_at": None,
+        "last_error": "",
+        "claimed_by": None,
+        "claimed_until": None,
+    }
+    await _available_commits().add(rec, fields)
+
+
+_Waiting = tuple[Recording, dict[str, Any], "asyncio.Future[None]"]
+
+
+async def _make_available(conn: BaseDBAsyncClient, batch: Sequence[_Waiting]) -> None:
+    """Each recording of ``batch`` ``available``, and their calls have one (on ``conn``)."""
+    for rec, fields, _ in batch:
         await transition(
             rec,
             RecordingStatus.AVAILABLE,
             conn=conn,
-            note={"duration_ms": duration_ms},
-            duration_ms=duration_ms,
-            size_bytes=size_bytes,
-            sha256=sha256,
-            purge_at=purge_at,
+            note={"duration_ms": fields["duration_ms"]},
             available_at=datetime.now(UTC),
-            spool_path="",
-            multipart_upload_id=None,
-            next_attempt_at=None,
-            last_error="",
-            claimed_by=None,
-            claimed_until=None,
+            **fields,
         )
-        await Call.filter(id=rec.call_id).using_db(conn).update(has_recording=True)  # type: ignore[attr-defined]
+    calls = [rec.call_id for rec, _, _ in batch]  # type: ignore[attr-defined]
+    await Call.filter(id__in=calls).using_db(conn).update(has_recording=True)
+
+
+class _AvailableCommits:
+    """Group commit of :func:`mark_available`: whoever waits while a commit runs goes next.
+
+    A lone recording commits at once; while one transaction runs, the next ones queue and
+    then commit together. If a shared transaction fails, each of its recordings is tried
+    again in a transaction of its own, so one bad row fails only itself.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[_Waiting] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def add(self, rec: Recording, fields: dict[str, Any]) -> None:
+        entry: _Waiting = (rec, fields, self.loop.create_future())
+        self.waiting.append(entry)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+        try:
+            await asyncio.shield(entry[2])
+        except asyncio.CancelledError:
+            # Not taken yet: nothing is written (as if the transaction never began).
+            if entry in self.waiting:
+                self.waiting.remove(entry)
+            raise
+
+    async def _run(self) -> None:
+        while self.waiting:
+            batch, self.waiting = self.waiting, []
+            try:
+                await self._commit(batch)
+            except BaseException as exc:
+                # Cancelled (the loop is closing): nobody is left waiting on a commit.
+                queued, self.waiting = self.waiting, []
+                _settle(batch + queued, exc)
+                raise
+
+    @staticmethod
+    async def _commit(batch: list[_Waiting]) -> None:
+        try:
+            async with transaction() as conn:
+                await _make_available(conn, batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch, exc)
+                return
+            log.warning("a shared commit of %d recordings failed; each alone", len(batch))
+            for entry in batch:
+                try:
+                    async with transaction() as conn:
+                        await _make_available(conn, [entry])
+                except Exception as alone:
+                    _settle([entry], alone)
+                else:
+                    _settle([entry], None)
+        else:
+            _settle(batch, None)
+
+
+def _settle(entries: list[_Waiting], error: BaseException | None) -> None:
+    for _, _, done in entries:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        elif isinstance(error, asyncio.CancelledError):
+            done.cancel()
+        else:
+            done.set_exception(error)
+
+
+_COMMITS: _AvailableCommits | None = None
+
+
+def _available_commits() -> _AvailableCommits:
+    """The group commit of this event loop (a new loop, as in tests, gets its own)."""
+    global _COMMITS
+    loop = asyncio.get_running_loop()
+    if _COMMITS is None or _COMMITS.loop is not loop:
+        _COMMITS = _AvailableCommits(loop)
+    return _COMMITS
 
 
 async def redacted(

@@ -131,10 +131,10 @@ async def publish(
     ``storage`` and ``call`` spare the lookups when the caller has them. Returns False when
     storage failed: the row is left ``processing`` with a retry time and the spool is kept.
     Any earlier multipart upload of the row is completed or aborted.
+
+    Once the bytes are stored, one transaction makes the row ``available`` with its
+    measures (and records the webhook event); the spool is discarded after.
     """
-    await lifecycle.measured(
-        rec, done.duration_ms, done.size_bytes, done.sha256, redactions=done.redactions
-    )
     try:
         if storage is None:
             storage = await placement.storage_of(storages, rec)
@@ -150,6 +150,7 @@ async def publish(
         duration_ms=done.duration_ms,
         size_bytes=done.size_bytes,
         sha256=done.sha256,
+        redactions=done.redactions,
         purge_at=purge_date(org, call.started_at),
     )
     await discard_spool(settings, done.mp3)
@@ -187,5 +188,11 @@ async def _postpone(
     if uploader is not None:
         await uploader.abandon()
     await asyncio.to_thread(peaks_file(done.mp3).write_bytes, done.peaks_gz)
-    attempts = await lifecycle.postpone(rec, error)
+    measures = {
+        "duration_ms": done.duration_ms,
+        "size_bytes": done.size_bytes,
+        "sha256": done.sha256,
+        "redactions": done.redactions,
+    }
+    attempts = await lifecycle.postpone(rec, error, measures)
     log.warning("upload of %s failed (attempt %d): %s", rec.storage_key, attempts, error)

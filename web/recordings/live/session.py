@@ -408,7 +408,6 @@ class MediaSession:
                 await self.uploader.abandon()
             await lifecycle.drop_row(self.row)
             return
-        await lifecycle.hang_up(self.row)
         recorder = self.recorder
         assert recorder is not None
         # A pause still open at the end closes where the call ends.
