@@ -1,9 +1,12 @@
 """A recording's states and claims: the only writer of ``Recording.status`` and the claim.
 
-States: ``recording`` (a live stream) or ``processing`` (an upload, or a stream that hung
-up) → ``available`` → ``purged`` or ``deleted``; ``failed`` when the audio is lost. Every
-change of state goes through :func:`transition`, inside a transaction its caller gives, and
-passes :func:`_state_changed`, the one place that notes it.
+States: ``recording`` (a live stream) or ``processing`` (an upload, or a hung-up stream
+whose upload waits for a retry) → ``available`` → ``purged`` or ``deleted``; ``failed`` when
+the audio is lost. A stream whose objects are stored at once at its hang-up goes from
+``recording`` to ``available`` in one transaction. Every change of state goes through
+:func:`transition`, inside a transaction its caller gives (a change that writes nothing
+else may be its single UPDATE, see :func:`move`), and passes :func:`_state_changed`, the
+one place that notes it.
 
 Work on a row is claimed in the database (``claimed_by``/``claimed_until``), never only in
 memory, so any number of processes can run side by side; :func:`claim` is the one way to
@@ -240,14 +243,6 @@ async def note_error(rec: Recording, error: str) -> None:
     """Say why a recording in progress is stuck (shown in the panel); its state is unchanged."""
     rec.last_error = error[:1000]
     await Recording.filter(id=rec.id).update(last_error=rec.last_error)
-
-
-async def hang_up(rec: Recording) -> None:
-    """A live stream ended (or its spool is being finished): ``processing`` from now on.
-
-    One UPDATE, no event: the cheap change that comes first at a hang-up.
-    """
-    await move(rec, RecordingStatus.PROCESSING)
 
 
 def backoff_s(attempts: int) -> float:
