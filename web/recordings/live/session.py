@@ -26,7 +26,6 @@ from web.models import Call, Recording, RecordingStatus
 from web.observability import ENCODER_LAG, LIVE_CALLS, MEDIA_FRAMES
 from web.recordings import lifecycle
 from web.recordings.live import pause
-from web.recordings.live.encoding import Encodes
 from web.recordings.live.events import (
     INTERNAL,
     POLICY,
@@ -59,8 +58,6 @@ _FRAMES = {track: MEDIA_FRAMES.labels(track) for track in TRACKS}
 _DETACHED: set[MediaSession] = set()
 # Started media sockets per API key in this process, for the per-key limit.
 _SOCKETS_PER_KEY: dict[object, int] = {}
-# Every stream's encodes, handed to the thread pool together (see encoding.py).
-_ENCODES = Encodes()
 
 
 class MediaSession:
@@ -222,7 +219,7 @@ class MediaSession:
             self._count_frames()
             self._busy = True
             try:
-                await _ENCODES.run(self._encode)
+                await asyncio.to_thread(self._encode)
             except OSError as exc:
                 await self._spool_failed(exc)
             finally:
