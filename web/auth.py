@@ -39,6 +39,8 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     # The server-side session this request came with (dashboard users only).
     session_id: str | None = None
+    # The user's (time zone, playback speed) as read with the session; None when not read.
+    preferences: tuple[str | None, str] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -57,6 +59,7 @@ def _principal_of(user: User, session_id: str) -> Principal:
         label=user.email,
         user_id=user.id,
         session_id=session_id,
+        preferences=(user.time_zone, user.playback_speed or "1"),
     )
 
 

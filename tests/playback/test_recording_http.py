@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
+import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -372,3 +375,45 @@ async def test_delete_recording(
     assert "deleted on" in after.json()["detail"]
     again = await client.delete(api, headers=tenant.api())
     assert again.status_code == 404
+
+
+class _Statements(logging.Handler):
+    """The SQL statements the ORM sends while attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.sql: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sql.append(record.getMessage())
+
+
+async def test_panel_is_compressed_carries_the_peaks_and_reads_each_row_once(
+    client: AsyncTestClient[Any], speech: SpeechRecording, admin_call: StoredCall
+) -> None:
+    # The Call Detail panel (the HTMX fragment a row tap fetches) on a slow link: gzipped
+    # when accepted, the peaks inside it (no second request before the waveform), and the
+    # call and the user read once each (the notes and the preferences reuse them).
+    url = f"/calls/{admin_call.call.id}"
+    hx = {"HX-Request": "true", "HX-Target": "panel"}
+    logger = logging.getLogger("tortoise.db_client")
+    statements, level = _Statements(), logger.level
+    logger.addHandler(statements)
+    logger.setLevel(logging.DEBUG)
+    try:
+        packed = await client.get(url, headers={**hx, "Accept-Encoding": "gzip"})
+    finally:
+        logger.removeHandler(statements)
+        logger.setLevel(level)
+    assert packed.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(packed.content) / 2
+    inline = re.search(r'<script type="application/json" data-peaks>(.*?)</script>', packed.text)
+    assert inline is not None
+    assert json.loads(inline.group(1)) == json.loads(speech.peaks_json)
+    reads = [s for s in statements.sql if s.lstrip().upper().startswith("SELECT")]
+    assert len([s for s in reads if 'FROM "call" ' in s]) == 1, reads
+    assert len([s for s in reads if 'FROM "user" ' in s]) == 0, reads
+    plain = await client.get(url, headers={**hx, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert inline.group(0) in plain.text

@@ -33,7 +33,9 @@ TZ_COOKIE = "talkturo_tz"
 
 async def viewer(request: Request[Any, Any, Any], principal: Principal) -> dict[str, Any]:
     """Who is looking, in which zone and at which speed: shared by every dashboard page."""
-    chosen, speed = await review.user_preferences(principal.user_id)
+    # Read with the session's user for this request; a query only when they were not.
+    prefs = principal.preferences
+    chosen, speed = prefs if prefs is not None else await review.user_preferences(principal.user_id)
     tz, label = review.viewer_zone(chosen, request.cookies.get(TZ_COOKIE))
     return {"tz": tz, "tz_label": label, "tz_chosen": bool(chosen), "speed": speed}
 
@@ -145,7 +147,7 @@ class DashboardController(Controller):
         parsed = parse_filters(request.query_params)
         ctx: dict[str, Any] = {
             **(await viewer(request, principal)),
-            "notes": await review.list_notes(principal.org_id, detail.call.id),
+            "notes": await review.notes_of(detail.call),
             "start_at": _start_at(request.query_params.get("t")),
             "terms": review.highlight_terms(parsed.filters.q),
             "principal": principal,

@@ -54,7 +54,11 @@ def _view(n: Note) -> NoteView:
 
 async def list_notes(org_id: uuid.UUID, call_id: str | uuid.UUID) -> list[NoteView]:
     """The call's notes in the order of the recording; NotFound for another org's call."""
-    call = await get_call(org_id, call_id)
+    return await notes_of(await get_call(org_id, call_id))
+
+
+async def notes_of(call: Call) -> list[NoteView]:
+    """The notes of ``call`` (already looked up in its org) in the order of the recording."""
     return [_view(n) for n in await Note.filter(call_id=call.id).order_by("at_ms", "created_at")]
 
 
