@@ -411,6 +411,54 @@ def test_close_and_escape_work_offline(review: Review, browser: Any, tmp_path: P
     page.context.close()
 
 
+def test_a_tap_fetches_only_the_panel_before_the_waveform_and_no_copy_is_kept(
+    review: Review, browser: Any
+) -> None:
+    page = _page(browser, review, review.agent, 1440, 900, False)
+    # Everything the browser fetched from the tap until the waveform was painted (read a
+    # second later, so a request still under way at the paint is listed too).
+    fetched = page.evaluate(
+        """(id) => new Promise((done) => {
+             const t0 = performance.now();
+             document.querySelector(`tr[data-call-id="${id}"] td.col-from`).click();
+             const seen = () => {
+               const m = performance.getEntriesByName('talkturo:waveform-painted')[0];
+               if (!m) { requestAnimationFrame(seen); return; }
+               setTimeout(() => done(performance.getEntriesByType('resource')
+                 .filter(e => e.startTime >= t0 && e.startTime <= m.startTime)
+                 .map(e => new URL(e.name).pathname)), 1000);
+             };
+             requestAnimationFrame(seen);
+           })""",
+        review.call_id,
+    )
+    assert fetched == [f"/calls/{review.call_id}"]
+
+    # The next call tapped while this one is open: no copy of the open call (its transcript)
+    # goes into the tab's history cache; Back brings it again from the server.
+    other = page.evaluate(
+        "(id) => document.querySelector(`tr.call-row:not([data-call-id='${id}'])`).dataset.callId",
+        review.call_id,
+    )
+    page.click(f'tr[data-call-id="{other}"] td.col-from')
+    page.wait_for_function(
+        f"() => document.querySelector('#panel [data-detail]').dataset.callId === '{other}'"
+    )
+    cache = page.evaluate("() => sessionStorage.getItem('htmx-history-cache') || ''")
+    assert "data-call-id" in cache  # the list itself, for Back to it
+    assert "about the order and its delivery window" not in cache
+    page.go_back()
+    page.wait_for_function(
+        "(id) => { const d = document.querySelector('#panel [data-detail]');"
+        " return d && d.dataset.callId === id; }",
+        arg=review.call_id,
+    )
+    page.wait_for_selector("[data-player][data-painted='1']", timeout=30000)
+    page.go_back()
+    page.wait_for_selector("#panel", state="hidden")
+    page.context.close()
+
+
 def test_times_in_the_browsers_zone_and_preferences(review: Review, browser: Any) -> None:
     context = browser.new_context(
         viewport={"width": 1180, "height": 820}, timezone_id="America/Los_Angeles"
