@@ -248,7 +248,9 @@ def test_a_broken_stream_falls_back_to_the_plain_source(seeded: Seeded, browser:
 
 def test_solo_caller_silences_assistant_and_talk_over_lane(seeded: Seeded, browser: Any) -> None:
     context, page, _ = _open_panel(browser, seeded)
-    # The seeded call has the assistant talking over the caller, and a long pause.
+    # The seeded call has the assistant talking over the caller, and a long pause (the strip
+    # follows the waveform's first paint).
+    page.wait_for_selector(".player-mark-overlap")
     assert page.locator(".player-mark-overlap").count() >= 1
     assert page.locator(".player-mark-silence").count() >= 1
     mark_start = float(page.locator(".player-mark-silence").first.get_attribute("data-start"))

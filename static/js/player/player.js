@@ -18,6 +18,11 @@ const SKIP_S = 15;
 const SIDES = ["caller", "assistant"];
 const SPEED_KEY = "talkturo:speed";
 
+/* Run ``fn`` once the next frame has been painted (a task after it; rAF alone runs before). */
+function afterPaint(fn) {
+  requestAnimationFrame(() => setTimeout(fn, 0));
+}
+
 function csrfToken() {
   const meta = document.querySelector("meta[name=csrf-token]");
   return meta ? meta.content : "";
@@ -182,12 +187,17 @@ export class Player {
         if (!this.duration) this.duration = (peaks.length * peaks.samples_per_pixel) / peaks.sample_rate;
         const peakMax = peakMaximum(peaks);
         this.waveform.setPeaks(peaks, peakMax);
-        this.marks = findMarks(peaks, peakMax);
-        renderMarks(this.lane, this.marks, this.duration, (t) => this.seek(t));
-        this.root.dataset.marks = String(this.marks.length);
         if (this.root.dataset.state === "loading") this.setState("ready");
         this.say("");
         this.update();
+        // The waveform is drawn first; the talk-over/dead-air strip follows once that frame is
+        // on screen (finding the marks and laying out their buttons would hold it up).
+        afterPaint(() => {
+          if (this.destroyed || this.peaks !== peaks) return;
+          this.marks = findMarks(peaks, peakMax);
+          renderMarks(this.lane, this.marks, this.duration, (t) => this.seek(t));
+          this.root.dataset.marks = String(this.marks.length);
+        });
       })
       .catch(() => {
         if (this.destroyed) return;

@@ -86,26 +86,29 @@ export class Waveform {
     if (key === this.layerKey) return;
     this.layerKey = key;
     this.layerBuilds++;
-    this.rest = layer(width, height);
-    this.played = layer(width, height);
-    const dpr = this.dpr;
-    const axisHeight = Math.round(16 * dpr);
-    const laneGap = Math.round(4 * dpr);
-    const laneHeight = Math.floor((height - axisHeight - laneGap) / 2);
+    const axisHeight = Math.round(16 * this.dpr);
     this.axisTop = height - axisHeight;
-    for (const [target, caller, assistant] of [
-      [this.rest, COLORS.restCaller, COLORS.restAssistant],
-      [this.played, COLORS.playedCaller, COLORS.playedAssistant],
-    ]) {
-      const g = target.getContext("2d");
-      g.fillStyle = COLORS.background;
-      g.fillRect(0, 0, width, height);
-      if (this.peaks) {
-        this.drawLane(g, 0, 0, laneHeight, caller, this.dim.caller);
-        this.drawLane(g, 1, laneHeight + laneGap, laneHeight, assistant, this.dim.assistant);
-      }
-      this.drawAxis(g, width);
+    this.rest = this.buildLayer(COLORS.restCaller, COLORS.restAssistant);
+    // The played layer is first needed when something has played: built then, not before the
+    // first paint (still once per size or mute change).
+    this.played = null;
+  }
+
+  /* One layer: background, both lanes' bars in these colours, the time axis. */
+  buildLayer(caller, assistant) {
+    const { width, height } = this.canvas;
+    const target = layer(width, height);
+    const laneGap = Math.round(4 * this.dpr);
+    const laneHeight = Math.floor((this.axisTop - laneGap) / 2);
+    const g = target.getContext("2d");
+    g.fillStyle = COLORS.background;
+    g.fillRect(0, 0, width, height);
+    if (this.peaks) {
+      this.drawLane(g, 0, 0, laneHeight, caller, this.dim.caller);
+      this.drawLane(g, 1, laneHeight + laneGap, laneHeight, assistant, this.dim.assistant);
     }
+    this.drawAxis(g, width);
+    return target;
   }
 
   drawLane(g, channel, top, laneHeight, color, dimmed) {
@@ -169,6 +172,7 @@ export class Waveform {
     g.drawImage(this.rest, 0, 0);
     const playedX = this.duration ? Math.round((position / this.duration) * width) : 0;
     if (playedX > 0) {
+      if (!this.played) this.played = this.buildLayer(COLORS.playedCaller, COLORS.playedAssistant);
       const x = Math.min(playedX, width);
       g.drawImage(this.played, 0, 0, x, height, 0, 0, x, height);
       g.fillStyle = COLORS.cursor;
