@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 
+import lameenc
 import numpy as np
 import numpy.typing as npt
-from pedalboard.io import AudioFile
 
 # LAME's encoder delay (576) plus the Layer III decoder delay (529), in samples at the output
 # rate: a decoder without gapless info (ffmpeg, browsers, pedalboard) outputs this much silence
@@ -17,6 +17,10 @@ from pedalboard.io import AudioFile
 ENCODER_DELAY_SAMPLES = 1105
 
 BITRATES_KBPS: tuple[int, ...] = (32, 40, 48, 56, 64)
+# LAME's -q 7 ("fast"): no noise-shaping search. On espeak-ng speech at 24 kHz, 32 kbps it
+# costs 40% less CPU than the default -q 3 and keeps STOI at 0.991/0.992 per channel (-q 3:
+# 0.990/0.988); size is the same (CBR).
+LAME_QUALITY = 7
 DEFAULT_BITRATE_KBPS = 32
 
 _BITRATES_V1 = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
@@ -161,52 +165,6 @@ def repair_mp3_tail(source: bytes | bytearray | str | os.PathLike[str]) -> bytes
     return end
 
 
-class _Sink:
-    """File-like target for the encoder that keeps appended bytes until drained.
-
-    The writer seeks back at close to rewrite its metadata frame; those bytes are already
-    handed out, so a rewrite is ignored (the tag frame itself is stripped by the encoder).
-    """
-
-    def __init__(self) -> None:
-        self.pending = bytearray()
-        self.position = 0
-        self.high_water = 0
-
-    def write(self, data: bytes) -> int:
-        size = len(data)
-        if self.position >= self.high_water:
-            self.pending += data
-            self.high_water = self.position + size
-        self.position += size
-        return size
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self.position, 2: self.high_water}[whence]
-        self.position = base + offset
-        return self.position
-
-    def tell(self) -> int:
-        return self.position
-
-    def seekable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        return None
-
-    def take(self) -> bytearray:
-        data = self.pending
-        self.pending = bytearray()
-        return data
-
-
 class Mp3StreamEncoder:
     """Incremental CBR stereo MP3 encoder that hands out whole frames as they are produced.
 
@@ -214,16 +172,25 @@ class Mp3StreamEncoder:
     decoders show :data:`ENCODER_DELAY_SAMPLES` of leading silence.
     """
 
-    def __init__(self, sample_rate: int, bitrate_kbps: int = DEFAULT_BITRATE_KBPS) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        bitrate_kbps: int = DEFAULT_BITRATE_KBPS,
+        quality: int = LAME_QUALITY,
+    ) -> None:
         if bitrate_kbps not in BITRATES_KBPS:
             raise ValueError(f"bitrate must be one of {BITRATES_KBPS} kbps, not {bitrate_kbps}")
         self.sample_rate = sample_rate
         self.bitrate_kbps = bitrate_kbps
-        self._sink = _Sink()
-        sink: Any = self._sink
-        self._writer = AudioFile(sink, "w", sample_rate, 2, quality=bitrate_kbps, format="mp3")
-        # Declares the (channels, samples) layout so a 2-sample block is not ambiguous.
-        self._writer.write(np.zeros((2, 0), dtype=np.int16))
+        encoder = lameenc.Encoder()
+        encoder.set_channels(2)
+        encoder.set_in_sample_rate(sample_rate)
+        # LAME would pick its own output rate for a low bitrate (16 kHz at 32 kbps stereo).
+        encoder.set_out_sample_rate(sample_rate)
+        encoder.set_bit_rate(bitrate_kbps)
+        encoder.set_quality(quality)
+        encoder.silence()
+        self._lame = encoder
         self._carry = bytearray()
         self._first_frame_seen = False
         self.last_frame = b""
@@ -233,21 +200,27 @@ class Mp3StreamEncoder:
 
     def write(self, stereo: npt.NDArray[np.float32] | npt.NDArray[np.int16]) -> bytes:
         """Encode a (2, n) float32 or int16 block; return the whole MP3 frames now available."""
-        if stereo.shape[1]:
-            self._writer.write(stereo)
-            self.samples_in += stereo.shape[1]
-        return self._frames_from(self._sink.take())
+        count = stereo.shape[1]
+        if not count:
+            return b""
+        pcm: npt.NDArray[np.int16]
+        if stereo.dtype == np.int16:
+            pcm = stereo.astype(np.int16, copy=False)
+        else:
+            pcm = np.multiply(np.clip(stereo, -1.0, 1.0), 32767.0).astype(np.int16)
+        self.samples_in += count
+        # LAME takes the channels interleaved (the transpose's bytes); it releases the GIL.
+        return self._frames_from(self._lame.encode(pcm.T.tobytes()))
 
     def close(self) -> bytes:
         """Flush the encoder and return the final frames."""
-        self._writer.close()
-        out = self._frames_from(self._sink.take())
+        out = self._frames_from(self._lame.flush())
         # Whatever does not parse as a frame is kept rather than silently lost.
         tail = bytes(self._carry)
         self._carry.clear()
         return out + tail
 
-    def _frames_from(self, data: bytearray) -> bytes:
+    def _frames_from(self, data: bytes | bytearray) -> bytes:
         if not data:
             return b""
         self._carry += data
