@@ -104,3 +104,20 @@ def test_purge_reports_nothing_due(cli_env: dict[str, str]) -> None:
     result = talkturo(cli_env, "purge", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def test_serve_takes_the_long_lived_heap_out_of_the_collector() -> None:
+    """Before serving, what lives as long as the process is frozen and young objects are
+    collected less often (every media frame allocates; the old heap is not walked again)."""
+    import gc
+
+    from web.cli import _settle_heap
+
+    threshold = gc.get_threshold()
+    try:
+        _settle_heap()
+        assert gc.get_freeze_count() > 1000
+        assert gc.get_threshold()[0] == 10_000
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
