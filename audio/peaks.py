@@ -7,11 +7,11 @@ the call runs, and an overview of at most 4,000 pixels per channel derived from 
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from dataclasses import dataclass, field
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -129,7 +129,8 @@ def _json(sample_rate: int, spp: int, rows: npt.NDArray[np.int8]) -> bytes:
         "length": int(rows.shape[0]),
         "data": rows.reshape(-1).tolist(),
     }
-    return json.dumps(document, separators=(",", ":")).encode()
+    # msgspec writes the same compact JSON as json.dumps(separators=(",", ":")), 10x faster.
+    return msgspec.json.encode(document)
 
 
 class PeaksBuilder:
