@@ -585,8 +585,19 @@ def run_async(coro: Any) -> Any:
     return asyncio.get_event_loop().run_until_complete(coro)
 
 
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Never let a leaked non-daemon thread hang the run after the results are in."""
+    """Keep the run's status for the leak guard (which runs after the summary is printed)."""
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never let a leaked non-daemon thread hang the run after the results are in.
+
+    Runs after the terminal summary, so the pass/fail counts are printed either way.
+    """
     import threading
 
     leaked = [
@@ -598,4 +609,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         sys.stderr.write(f"\nleaked threads at exit (a resource was not closed): {leaked}\n")
         sys.stderr.flush()
         sys.stdout.flush()
-        os._exit(int(exitstatus))
+        os._exit(config.stash.get(_EXIT_STATUS, 1))
