@@ -65,7 +65,7 @@ class StereoMp3Writer:
         np.clip(stereo, -1.0, 1.0, out=stereo)
         self.samples += stereo.shape[1]
         self._peaks.add(stereo)
-        # LAME takes 16-bit input; converting here is ~10% cheaper than pedalboard's float path.
+        # LAME takes 16-bit input (the peaks above are taken from the float samples).
         pcm = (stereo * np.float32(32767.0)).astype(np.int16)
         return self._account(self._encoder.write(pcm))
 
