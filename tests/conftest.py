@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -586,6 +587,19 @@ def run_async(coro: Any) -> Any:
 
 
 _EXIT_STATUS = pytest.StashKey[int]()
+# Non-daemon threads by the test during which they started: the leak guard names the test.
+_THREAD_ORIGIN: dict[int | None, str] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    before = {t.ident for t in threading.enumerate()}
+    try:
+        return (yield)
+    finally:
+        for t in threading.enumerate():
+            if t.ident not in before and not t.daemon:
+                _THREAD_ORIGIN.setdefault(t.ident, item.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -598,10 +612,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     Runs after the terminal summary, so the pass/fail counts are printed either way.
     """
-    import threading
-
     leaked = [
-        t.name
+        f"{t.name} (started during {_THREAD_ORIGIN.get(t.ident, 'no test')})"
         for t in threading.enumerate()
         if t is not threading.main_thread() and not t.daemon and t.is_alive()
     ]
