@@ -73,23 +73,6 @@ def parse_header(data: bytes | bytearray | memoryview, offset: int = 0) -> Frame
     )
 
 
-def _is_tag_frame(frame: bytes | bytearray, header: FrameHeader) -> bool:
-    """Whether LAME's first frame is its Xing/Info tag (or the zeroed placeholder for it).
-
-    LAME reserves the tag frame only when a frame can hold side info plus its 156-byte tag;
-    it writes the tag's content at close by seeking back, which a stream cannot take back.
-    """
-    side_info = (
-        (32 if header.channels == 2 else 17)
-        if header.mpeg1
-        else (17 if header.channels == 2 else 9)
-    )
-    if header.length < 4 + side_info + 156:
-        return False
-    body = bytes(frame[4 : header.length])
-    return not any(body) or b"Xing" in body[:64] or b"Info" in body[:64]
-
-
 def _id3v2_size(data: bytes | bytearray | memoryview) -> int:
     """Size of a leading ID3v2 tag (0 when there is none)."""
     if len(data) >= 10 and bytes(data[:3]) == b"ID3":
@@ -192,7 +175,6 @@ class Mp3StreamEncoder:
         encoder.silence()
         self._lame = encoder
         self._carry = bytearray()
-        self._first_frame_seen = False
         self.last_frame = b""
         self.frames = 0
         self.decoded_samples = 0
@@ -229,14 +211,6 @@ class Mp3StreamEncoder:
             return b""
         out = bytes(self._carry[:end])
         del self._carry[:end]
-        if not self._first_frame_seen:
-            self._first_frame_seen = True
-            header = parse_header(out)
-            if header is not None and _is_tag_frame(out, header):
-                out = out[header.length :]
-                last -= header.length
-                frames -= 1
-                samples -= header.samples
         self.frames += frames
         self.decoded_samples += samples
         if frames:
