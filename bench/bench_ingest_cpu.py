@@ -16,6 +16,11 @@ the encode only. The references differ by machine (one machine's Debian ``lame``
 4.3 ms per second, another's 25 ms), so the ratio against the encoder alone is the
 machine-independent one. The
 generator's own CPU is printed too, so it is never the bottleneck. Target: ratio <= 1.5.
+
+The floor, measured in each round with the same calls: uvicorn, configured as ``talkturo
+serve`` configures it, serving a bare ASGI app that accepts each media socket and drops every
+frame (``bench/_floor_app.py``). That is what the server stack costs before any of our code
+runs; it is printed against ``lame``, alone and with the encoder alone added.
 """
 
 from __future__ import annotations
@@ -151,8 +156,9 @@ def write_stereo_wav(path: Path, seconds: int) -> None:
 
 def one_round(
     server_pid: int, base: str, key: str, asst: str, n: int, seconds: int, warmup: float, work: Path
-) -> dict[str, float]:
-    """Stream ``n`` calls once; server ms of CPU per call-second over the steady window."""
+) -> tuple[dict[str, float], list[str]]:
+    """Stream ``n`` calls once; server ms of CPU per call-second over the steady window, and
+    the generator's command (to stream the same calls elsewhere)."""
     import httpx
 
     from bench._common import generator_command
@@ -169,6 +175,11 @@ def one_round(
             seconds=seconds,
             extra=("--warmup", str(warmup)),
         )
+    return measure(server_pid, command), command
+
+
+def measure(server_pid: int, command: list[str]) -> dict[str, float]:
+    """Run the generator ``command``; the CPU of ``server_pid`` per call-second it streamed."""
     gen = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -195,6 +206,47 @@ def one_round(
         "gen_cores": stats["gen_cpu_s"] / stats["gen_wall_s"],
         "max_send_lag_s": stats["max_send_lag_s"],
     }
+
+
+def floor_ms_per_call_second(command: list[str], work: Path) -> float:
+    """The same calls streamed at uvicorn serving ``bench/_floor_app.py`` (every frame read and
+    dropped), configured as ``talkturo serve`` configures it: its CPU per call-second."""
+    from tests.conftest import free_port, wait_for_port
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    log = (work / "floor.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench._floor_app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws-max-size",
+            str(1 << 20),
+            "--ws-per-message-deflate",
+            "false",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, proc=proc)
+        url = command.index("--url") + 1
+        command = [*command[:url], f"ws://127.0.0.1:{port}", *command[url + 1 :]]
+        return measure(proc.pid, command)["server_ms_per_call_s"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
 
 
 def main() -> int:
@@ -224,11 +276,13 @@ def main() -> int:
         ratios: list[float] = []
         library_ratios: list[float] = []
         fast_ratios: list[float] = []
+        floor_ratios: list[float] = []
+        floor_library_ratios: list[float] = []
         try:
             for r in range(args.rounds):
                 lame_before = lame_ms_per_second(wav, work / "out.mp3", lame_seconds)
                 progress(f"round {r + 1}: {args.calls} calls x {args.seconds} s ...")
-                res = one_round(
+                res, command = one_round(
                     server.proc.pid,
                     server.url,
                     key,
@@ -246,6 +300,9 @@ def main() -> int:
                 library_ratios.append(res["server_ms_per_call_s"] / library)
                 fast = lame_ms_per_second(wav, work / "q7.mp3", lame_seconds, "-q", "7")
                 fast_ratios.append(res["server_ms_per_call_s"] / fast)
+                floor = floor_ms_per_call_second(command, work)
+                floor_ratios.append(floor / lame)
+                floor_library_ratios.append((floor + library) / lame)
                 print(
                     f"round {r + 1}: server {res['server_ms_per_call_s']:.2f} ms CPU per "
                     f"call-second ({res['server_cores']:.2f} cores), lame {lame:.2f} ms "
@@ -253,7 +310,9 @@ def main() -> int:
                     f"{res['gen_cores']:.2f} cores, max send lag "
                     f"{res['max_send_lag_s'] * 1000:.0f} ms; lame -q 7 {fast:.2f} ms, ratio "
                     f"{fast_ratios[-1]:.2f}; the server's encoder alone {library:.2f} ms, "
-                    f"ratio {library_ratios[-1]:.2f}",
+                    f"ratio {library_ratios[-1]:.2f}; the floor: uvicorn reading and dropping "
+                    f"the same frames {floor:.2f} ms, {floor_ratios[-1]:.2f} of lame, plus the "
+                    f"encoder alone {floor_library_ratios[-1]:.2f} of lame",
                     flush=True,
                 )
         finally:
@@ -264,6 +323,14 @@ def main() -> int:
     for name, values in (("lame -q 7", fast_ratios), ("the encoder alone", library_ratios)):
         print(
             f"ratio against {name}: median {statistics.median(values):.2f}, "
+            f"range {min(values):.2f}-{max(values):.2f}"
+        )
+    for name, values in (
+        ("uvicorn reading and dropping the frames", floor_ratios),
+        ("that plus the encoder alone", floor_library_ratios),
+    ):
+        print(
+            f"the floor, {name}, against lame: median {statistics.median(values):.2f}, "
             f"range {min(values):.2f}-{max(values):.2f}"
         )
     return 0 if verdict("server CPU per call-second / lame", median, 1.5, at_most=True) else 1
