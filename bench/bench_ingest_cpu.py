@@ -226,6 +226,8 @@ def floor_ms_per_call_second(command: list[str], work: Path) -> float:
             "127.0.0.1",
             "--port",
             str(port),
+            "--ws",
+            "websockets-sansio",
             "--ws-max-size",
             str(1 << 20),
             "--ws-per-message-deflate",
