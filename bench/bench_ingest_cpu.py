@@ -208,6 +208,14 @@ def measure(server_pid: int, command: list[str]) -> dict[str, float]:
     }
 
 
+_FLOOR_SERVE = """
+import sys, uvicorn
+from web.cli import WEBSOCKET_OPTIONS
+uvicorn.run("bench._floor_app:app", host="127.0.0.1", port=int(sys.argv[1]),
+            access_log=False, log_level="warning", **WEBSOCKET_OPTIONS)
+"""
+
+
 def floor_ms_per_call_second(command: list[str], work: Path) -> float:
     """The same calls streamed at uvicorn serving ``bench/_floor_app.py`` (every frame read and
     dropped), configured as ``talkturo serve`` configures it: its CPU per call-second."""
@@ -217,25 +225,7 @@ def floor_ms_per_call_second(command: list[str], work: Path) -> float:
     root = Path(__file__).resolve().parent.parent
     log = (work / "floor.log").open("wb")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench._floor_app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--ws-max-size",
-            str(1 << 20),
-            "--ws-per-message-deflate",
-            "false",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
+        [sys.executable, "-c", _FLOOR_SERVE, str(port)],
         cwd=root,
         stdout=log,
         stderr=subprocess.STDOUT,

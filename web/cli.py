@@ -163,6 +163,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+# How ``serve`` speaks WebSocket (bench/bench_ingest_cpu.py serves its floor with the same).
+WEBSOCKET_OPTIONS: dict[str, Any] = {
+    # The sans-I/O protocol (uvicorn's default since 0.50, named so an older default cannot
+    # come back): 0.6-1.4 ms of CPU per live call-second less than the legacy one.
+    "ws": "websockets-sansio",
+    "ws_max_size": 1 << 20,
+    # Media frames are base64 audio: compression costs CPU and saves little.
+    "ws_per_message_deflate": False,
+}
+
+
 def _serve(settings: Settings, demo: bool) -> None:
     import uvicorn
 
@@ -190,12 +201,7 @@ def _serve(settings: Settings, demo: bool) -> None:
         log_level="info",
         access_log=False,
         log_config=None,
-        ws_max_size=1 << 20,
-        # The sans-I/O protocol (uvicorn's default since 0.50, named so an older default cannot
-        # come back): 0.6-1.4 ms of CPU per live call-second less than the legacy one.
-        ws="websockets-sansio",
-        # Media frames are base64 audio: compression costs CPU and saves little.
-        ws_per_message_deflate=False,
+        **WEBSOCKET_OPTIONS,
         # After the drain, requests still running (downloads) get this long to finish.
         timeout_graceful_shutdown=10,
     )
